@@ -1,0 +1,239 @@
+"""The building blocks of the zoo: conv/BN/act units and the PEP, EP, FCA and mobile modules.
+
+Only stock ``nn.Conv2d``, ``nn.BatchNorm2d``, ``nn.Linear`` and activation modules hold
+weights, so that pruning, MAC counting (ours and ``thop``'s, which dispatch on exact module
+types) and darknet ``.weights`` I/O see every weight. Sub-modules are registered in forward
+order: darknet weight files are read in that order.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from yolo.topology import make_divisible
+
+
+def make_activation(name: str) -> nn.Module:
+    """Activation module by cfg name; an unknown name is an error, never a silent 'linear'."""
+    factories = {
+        "leaky": lambda: nn.LeakyReLU(0.1, inplace=True),
+        "relu": lambda: nn.ReLU(inplace=True),
+        "relu6": lambda: nn.ReLU6(inplace=True),
+        "hswish": lambda: nn.Hardswish(inplace=True),
+        "swish": lambda: nn.SiLU(inplace=True),
+        "mish": lambda: nn.Mish(inplace=True),
+        "linear": nn.Identity,
+        "sigmoid": nn.Sigmoid,
+    }
+    if name not in factories:
+        raise ValueError(f"unknown activation '{name}'; allowed: {', '.join(factories)}")
+    return factories[name]()
+
+
+class ConvBNAct(nn.Module):
+    """Conv2d, then BatchNorm2d (in which case the conv has no bias), then an activation.
+
+    The unit darknet ``.weights`` files are written in: BN (or conv bias) first, then weight.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        *,
+        stride: int = 1,
+        padding: int | None = None,
+        groups: int = 1,
+        batch_norm: bool = True,
+        activation: str = "linear",
+    ) -> None:
+        super().__init__()
+        padding = (kernel_size - 1) // 2 if padding is None else padding
+        self.conv = nn.Conv2d(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            padding=padding,
+            groups=groups,
+            bias=not batch_norm,
+        )
+        self.bn = nn.BatchNorm2d(out_channels, momentum=0.03, eps=1e-4) if batch_norm else None
+        self.act = make_activation(activation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        if self.bn is not None:
+            x = self.bn(x)
+        return self.act(x)
+
+
+class SeparableBlock(nn.Module):
+    """1x1 conv c->c, 3x3 depthwise (stride s), 1x1 conv c->out; the EP module of YOLO Nano."""
+
+    def __init__(self, channels: int, out_channels: int, stride: int, activation: str) -> None:
+        super().__init__()
+        self.expand = ConvBNAct(channels, channels, 1, activation=activation)
+        self.depthwise = ConvBNAct(
+            channels, channels, 3, stride=stride, groups=channels, activation=activation
+        )
+        self.project = ConvBNAct(channels, out_channels, 1, activation="linear")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.project(self.depthwise(self.expand(x)))
+
+
+class EP(nn.Module):
+    """YOLO Nano expansion-projection: the separable block on the input, residual if it fits."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int, activation: str) -> None:
+        super().__init__()
+        self.block = SeparableBlock(in_channels, out_channels, stride, activation)
+        self.residual = stride == 1 and in_channels == out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.block(x)
+        return x + y if self.residual else y
+
+
+class PEP(nn.Module):
+    """YOLO Nano projection-expansion-projection: 1x1 in->x, then the separable block x->out."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, x: int, stride: int, activation: str
+    ) -> None:
+        super().__init__()
+        self.project_in = ConvBNAct(in_channels, x, 1, activation=activation)
+        self.block = SeparableBlock(x, out_channels, stride, activation)
+        self.residual = stride == 1 and in_channels == out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.block(self.project_in(x))
+        return x + y if self.residual else y
+
+
+class FCA(nn.Module):
+    """YOLO Nano fully-connected attention: squeeze to c//r and back, sigmoid-gate channels."""
+
+    def __init__(self, channels: int, reduction: int, activation: str) -> None:
+        super().__init__()
+        hidden = channels // reduction
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Linear(channels, hidden, bias=False)
+        self.act = make_activation(activation)
+        self.fc2 = nn.Linear(hidden, channels, bias=False)
+        self.gate = nn.Sigmoid()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weights = self.pool(x).flatten(1)
+        weights = self.gate(self.fc2(self.act(self.fc1(weights))))
+        return x * weights[:, :, None, None]
+
+
+class SqueezeExcite(nn.Module):
+    """MobileNetV3 squeeze-excite: h -> make_divisible(h // 4) -> h with biases, sigmoid gate."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        hidden = make_divisible(channels // 4, 8)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Linear(channels, hidden)
+        self.act = nn.ReLU(inplace=True)
+        self.fc2 = nn.Linear(hidden, channels)
+        self.gate = nn.Sigmoid()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weights = self.gate(self.fc2(self.act(self.fc1(self.pool(x).flatten(1)))))
+        return x * weights[:, :, None, None]
+
+
+class MobileBottleneck(nn.Module):
+    """MobileNetV3 inverted bottleneck as the ``[mobile]`` section defines it."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        *,
+        kernel_size: int,
+        expansion_ratio: float,
+        stride: int,
+        squeeze_excite: bool,
+        activation: str,
+    ) -> None:
+        super().__init__()
+        hidden = make_divisible(in_channels * expansion_ratio, 8)
+        # Without expansion the depthwise conv carries the activation; with it, the
+        # activation comes after squeeze-excite (MobileNetV3's layout).
+        self.expand = (
+            ConvBNAct(in_channels, hidden, 1, activation=activation)
+            if hidden != in_channels
+            else None
+        )
+        self.depthwise = ConvBNAct(
+            hidden,
+            hidden,
+            kernel_size,
+            stride=stride,
+            groups=hidden,
+            activation=activation if self.expand is None else "linear",
+        )
+        self.se = SqueezeExcite(hidden) if squeeze_excite else None
+        self.act = make_activation(activation) if self.expand is not None else None
+        self.project = ConvBNAct(hidden, out_channels, 1, activation="linear")
+        self.residual = stride == 1 and in_channels == out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x if self.expand is None else self.expand(x)
+        y = self.depthwise(y)
+        if self.se is not None:
+            y = self.se(y)
+        if self.act is not None:
+            y = self.act(y)
+        y = self.project(y)
+        return x + y if self.residual else y
+
+
+class DarknetMaxPool(nn.Module):
+    """Max pooling as darknet does it: pad right/bottom by ``size - 1`` with -inf.
+
+    With size 2 / stride 1 (YOLOv3-Tiny) this keeps the spatial size; with stride 2 on an
+    even input it is the plain 2x2 pool.
+    """
+
+    def __init__(self, size: int, stride: int) -> None:
+        super().__init__()
+        self.pad = size - 1
+        self.pool = nn.MaxPool2d(size, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pad:
+            left = self.pad // 2
+            x = F.pad(x, (left, self.pad - left, left, self.pad - left), value=float("-inf"))
+        return self.pool(x)
+
+
+class Route(nn.Module):
+    """Concatenation of earlier block outputs along channels (wiring lives in the model)."""
+
+    def __init__(self, sources: tuple[int, ...]) -> None:
+        super().__init__()
+        self.sources = sources
+
+    def forward(self, inputs: list[torch.Tensor]) -> torch.Tensor:
+        return inputs[0] if len(inputs) == 1 else torch.cat(inputs, 1)
+
+
+class Shortcut(nn.Module):
+    """Residual add of an earlier block's output, then the section's activation."""
+
+    def __init__(self, source: int, activation: str) -> None:
+        super().__init__()
+        self.source = source
+        self.act = make_activation(activation)
+
+    def forward(self, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+        return self.act(x + other)

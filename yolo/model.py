@@ -1,0 +1,182 @@
+"""A detector built from a parsed cfg: one module per block, block indices as in the cfg.
+
+``model(x)`` returns the raw head maps in training and decoded boxes in eval;
+``model(x, taps=[i, j])`` also returns the outputs of blocks i and j (distillation reads
+features this way without hooks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from yolo.config import (
+    Cfg,
+    ConvBlock,
+    EPBlock,
+    FCABlock,
+    MaxPoolBlock,
+    MobileBlock,
+    PEPBlock,
+    RouteBlock,
+    ShortcutBlock,
+    UpsampleBlock,
+    YoloBlock,
+    format_cfg,
+)
+from yolo.head import YoloHead
+from yolo.layers import EP, FCA, PEP, ConvBNAct, DarknetMaxPool, MobileBottleneck, Route, Shortcut
+from yolo.topology import BlockShape, infer_shapes
+
+
+def _build_block(block: object, shape: BlockShape) -> nn.Module:
+    c_in, c_out = shape.in_channels, shape.out_channels
+    if isinstance(block, ConvBlock):
+        return ConvBNAct(
+            c_in,
+            c_out,
+            block.size,
+            stride=block.stride,
+            padding=block.padding,
+            groups=block.groups,
+            batch_norm=bool(block.batch_normalize),
+            activation=block.activation,
+        )
+    if isinstance(block, MaxPoolBlock):
+        return DarknetMaxPool(block.size, block.stride)
+    if isinstance(block, UpsampleBlock):
+        return nn.Upsample(scale_factor=block.stride, mode="nearest")
+    if isinstance(block, RouteBlock):
+        return Route(shape.sources)
+    if isinstance(block, ShortcutBlock):
+        return Shortcut(shape.sources[0], block.activation)
+    if isinstance(block, PEPBlock):
+        return PEP(c_in, c_out, block.x, block.stride, block.activation)
+    if isinstance(block, EPBlock):
+        return EP(c_in, c_out, block.stride, block.activation)
+    if isinstance(block, FCABlock):
+        return FCA(c_in, block.reduction, block.activation)
+    if isinstance(block, MobileBlock):
+        return MobileBottleneck(
+            c_in,
+            c_out,
+            kernel_size=block.size,
+            expansion_ratio=block.expansion_ratio,
+            stride=block.stride,
+            squeeze_excite=bool(block.squeeze_excite),
+            activation=block.activation,
+        )
+    if isinstance(block, YoloBlock):
+        anchors = torch.tensor([block.anchors[m] for m in block.mask], dtype=torch.float32)
+        return YoloHead(anchors, block.classes)
+    raise TypeError(f"no module for block type {type(block).__name__}")
+
+
+class Darknet(nn.Module):
+    """The model of a cfg. ``cfg_text`` reproduces it; the state dict holds its weights."""
+
+    def __init__(self, cfg: Cfg) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.shapes = infer_shapes(cfg)
+        self.blocks = nn.ModuleList(
+            _build_block(block, shape) for block, shape in zip(cfg.blocks, self.shapes)
+        )
+        self.head_indices = tuple(
+            i for i, block in enumerate(cfg.blocks) if isinstance(block, YoloBlock)
+        )
+        if not self.head_indices:
+            raise ValueError(f"{cfg.source}: a detector needs at least one [yolo] block")
+        classes = {cfg.blocks[i].classes for i in self.head_indices}
+        if len(classes) != 1:
+            raise ValueError(f"{cfg.source}: [yolo] blocks disagree on classes: {sorted(classes)}")
+        self.num_classes = classes.pop()
+        self.head_strides = tuple(self.shapes[i].stride for i in self.head_indices)
+        # Outputs that later blocks read; everything else is freed as the forward goes.
+        self._kept = frozenset(s for shape in self.shapes for s in shape.sources)
+
+    # ------------------------------------------------------------------ description
+
+    @property
+    def cfg_text(self) -> str:
+        return format_cfg(self.cfg)
+
+    @property
+    def heads(self) -> list[YoloHead]:
+        return [self.blocks[i] for i in self.head_indices]
+
+    def prediction_conv_indices(self) -> tuple[int, ...]:
+        """Blocks whose conv writes the 3·(N+5) head channels (kept dense by default)."""
+        return tuple(i - 1 for i in self.head_indices)
+
+    # ------------------------------------------------------------------ forward
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        taps: Sequence[int] | None = None,
+        *,
+        decode: bool | None = None,
+    ) -> torch.Tensor | list[torch.Tensor] | tuple[object, list[torch.Tensor]]:
+        """Run the network.
+
+        Args:
+            x: (B, C, H, W) images; H and W multiples of the largest head stride.
+            taps: block indices whose outputs to return as well, in the order given.
+            decode: decode boxes (default: in eval mode only).
+
+        Returns:
+            Training / ``decode=False``: a list of (B, A, H_i, W_i, 5+N) raw maps, one per head.
+            Eval / ``decode=True``: (B, boxes, 5+N) with xywh in input pixels, objectness and
+            class probabilities. With ``taps``: ``(output, [tap outputs])``.
+        """
+        decode = (not self.training) if decode is None else decode
+        tap_list = self._check_taps(taps)
+        wanted = self._kept | frozenset(tap_list)
+        saved: dict[int, torch.Tensor] = {}
+        raw_maps: list[torch.Tensor] = []
+        for i, module in enumerate(self.blocks):
+            if isinstance(module, Route):
+                x = module([saved[s] for s in module.sources])
+            elif isinstance(module, Shortcut):
+                x = module(x, saved[module.source])
+            elif isinstance(module, YoloHead):
+                x = module(x)
+                raw_maps.append(x)
+            else:
+                x = module(x)
+            if i in wanted:
+                saved[i] = x
+        output: torch.Tensor | list[torch.Tensor] = raw_maps
+        if decode:
+            output = self.decode(raw_maps)
+        if taps is None:
+            return output
+        return output, [saved[i] for i in tap_list]
+
+    def decode(self, raw_maps: list[torch.Tensor]) -> torch.Tensor:
+        """Decode the raw maps of every head into one (B, boxes, 5+N) tensor."""
+        return torch.cat(
+            [
+                head.decode(raw, float(stride))
+                for head, raw, stride in zip(self.heads, raw_maps, self.head_strides)
+            ],
+            1,
+        )
+
+    def _check_taps(self, taps: Sequence[int] | None) -> list[int]:
+        if taps is None:
+            return []
+        count = len(self.blocks)
+        result = []
+        for tap in taps:
+            if isinstance(tap, bool) or not isinstance(tap, int):
+                raise TypeError(f"taps: expected block indices (int) but got {tap!r}")
+            index = tap + count if tap < 0 else tap
+            if not 0 <= index < count:
+                raise ValueError(f"tap {tap} is not a block; allowed: 0..{count - 1}")
+            result.append(index)
+        return result
+
