@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)
-	$(BIN)/yct info --all
+	$(BIN)/yct info --zoo --img-size 416 --latency-runs 3
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

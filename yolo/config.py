@@ -272,8 +272,12 @@ SECTIONS: dict[str, _Section] = {
     ),
     "pep": _Section(
         PEPBlock,
-        {"filters": _parse_int, "x": _parse_int, "stride": _parse_int,
-         "activation": _parse_activation},
+        {
+            "filters": _parse_int,
+            "x": _parse_int,
+            "stride": _parse_int,
+            "activation": _parse_activation,
+        },
         frozenset({"filters", "x", "activation"}),
     ),
     "ep": _Section(
@@ -335,7 +339,9 @@ def _split_sections(text: str, source: str) -> list[_RawSection]:
             sections.append(_RawSection(line[1:-1].strip(), number, []))
             continue
         if "=" not in line:
-            raise CfgError(f"{source}:{number}: expected 'key = value' or '[section]', got '{line}'")
+            raise CfgError(
+                f"{source}:{number}: expected 'key = value' or '[section]', got '{line}'"
+            )
         if not sections:
             raise CfgError(f"{source}:{number}: 'key = value' before any [section]")
         key, value = (part.strip() for part in line.split("=", 1))
@@ -373,9 +379,7 @@ def _build(raw: _RawSection, spec: _Section, source: str, index: int | None) -> 
         values[spec.rename.get(key, key)] = value
     missing = [k for k in spec.keys if k in spec.required and spec.rename.get(k, k) not in values]
     if missing:
-        raise cfg_error(
-            source, raw.line, index, section, f"missing required key '{missing[0]}'"
-        )
+        raise cfg_error(source, raw.line, index, section, f"missing required key '{missing[0]}'")
     kwargs: dict[str, Any] = dict(values, line=raw.line, extras=tuple(extras))
     if index is not None:
         kwargs["index"] = index

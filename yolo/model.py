@@ -179,4 +179,3 @@ class Darknet(nn.Module):
                 raise ValueError(f"tap {tap} is not a block; allowed: 0..{count - 1}")
             result.append(index)
         return result
-

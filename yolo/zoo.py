@@ -81,7 +81,8 @@ def with_anchors(cfg: Cfg, anchors: Sequence[Sequence[float]]) -> Cfg:
         if isinstance(block, YoloBlock):
             if len(pairs) != block.num:
                 raise ValueError(
-                    f"{cfg.source}: block {i} [yolo] expects {block.num} anchors but got {len(pairs)}"
+                    f"{cfg.source}: block {i} [yolo] expects {block.num} anchors "
+                    f"but got {len(pairs)}"
                 )
             blocks[i] = dataclasses.replace(block, anchors=pairs)
     return cfg.replace_blocks(blocks)
@@ -110,7 +111,9 @@ def with_width(cfg: Cfg, width: float) -> Cfg:
             block = dataclasses.replace(block, filters=filters, groups=groups)
         elif isinstance(block, PEPBlock):
             block = dataclasses.replace(
-                block, filters=scale_channels(block.filters, width), x=scale_channels(block.x, width)
+                block,
+                filters=scale_channels(block.filters, width),
+                x=scale_channels(block.x, width),
             )
         elif isinstance(block, (EPBlock, MobileBlock)):
             block = dataclasses.replace(block, filters=scale_channels(block.filters, width))

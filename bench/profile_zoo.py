@@ -1,0 +1,88 @@
+"""Profile the six zoo models at 416: params, MACs, storage and CPU latency.
+
+Writes ``bench/results/zoo.json`` and prints the README table. Not a test: latency depends
+on the machine, which the JSON records.
+
+    python bench/profile_zoo.py [--img-size 416] [--runs 10] [--out bench/results/zoo.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+from pathlib import Path
+
+import torch
+
+from yolo.metrics.profile import profile_model
+from yolo.zoo import ZOO, create_model
+
+# The seed's own MAC figures (VOC), from a counter that skipped some operations.
+SEED_MACS = {
+    "yolov3": 32_829_119_167,
+    "yolov3-tiny": 2_753_665_551,
+    "yolo-nano": 2_082_423_381,
+    "yolo-nano-leaky": 2_098_305_681,
+    "yolov3-mobile": 1_419_864_487,
+    "yolov3-mobile-leaky": 1_458_910_247,
+}
+
+
+def machine() -> dict[str, object]:
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--img-size", type=int, default=416)
+    parser.add_argument("--runs", type=int, default=10, help="timed runs per model (median)")
+    parser.add_argument("--out", type=Path, default=Path("bench/results/zoo.json"))
+    args = parser.parse_args()
+
+    results = {}
+    for name in ZOO:
+        voc = profile_model(create_model(name, num_classes=20), args.img_size,
+                            latency_runs=args.runs)
+        exdark = profile_model(create_model(name, num_classes=12), args.img_size, latency_runs=0)
+        results[name] = {
+            "voc": voc.as_dict(),
+            "exdark": {k: v for k, v in exdark.as_dict().items() if k != "latency_ms"},
+            "seed_quoted_macs_voc": SEED_MACS[name],
+        }
+        print(f"{name}: {voc.params:,} params, {voc.macs:,} MACs, {voc.latency_ms:.1f} ms")
+
+    payload = {
+        "command": f"python bench/profile_zoo.py --img-size {args.img_size} --runs {args.runs}",
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "img_size": args.img_size,
+        "models": results,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(payload, indent=2) + "\n")
+
+    print()
+    print("| model | params (VOC / ExDark) | MACs at 416 (thop) | seed's quoted MACs "
+          "| storage MB | CPU latency ms |")
+    print("|---|---|---|---|---|---|")
+    for name, r in results.items():
+        voc, ex = r["voc"], r["exdark"]
+        print(
+            f"| {name} | {voc['params']:,} / {ex['params']:,} | {voc['macs']:,} | "
+            f"{r['seed_quoted_macs_voc']:,} | {voc['storage_mb']:.2f} | {voc['latency_ms']:.1f} |"
+        )
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

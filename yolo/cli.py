@@ -1,0 +1,68 @@
+"""The ``yct`` command: one sub-command per module, imported only when it runs.
+
+Each command module exposes ``HELP`` (one line), ``add_arguments(parser)`` and
+``run(args) -> int``. Heavy imports (torch, Ray, MLflow) happen inside ``run``, so
+``yct --help`` and ``yct info`` start fast and the core never imports Ray.
+
+Bad input anywhere becomes one line on stderr (``yct <command>: error: …``) and exit 2;
+``--traceback`` shows the full trace for debugging.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# name -> module; modules outside ``yolo`` (Ray, MLflow) are registered by later packages
+COMMANDS: dict[str, str] = {
+    "info": "yolo.commands.info",
+}
+
+
+class UsageError(ValueError):
+    """Bad command-line input that argparse cannot see (e.g. two options that conflict)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="yct",
+        description="Find the best compressed YOLO detector for a budget.",
+    )
+    parser.add_argument(
+        "--traceback", action="store_true", help="show the full traceback on errors"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        command = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(command)
+        command.set_defaults(run=module.run)
+    return parser
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    if isinstance(exc, KeyError) and text.startswith("'"):
+        text = text.strip("'")
+    return text or type(exc).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except (ValueError, TypeError, OSError, KeyError) as exc:
+        if args.traceback:
+            raise
+        print(f"yct {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"yct {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,200 @@
+"""Model files: darknet ``.weights`` and the project's checkpoints.
+
+A checkpoint is a plain dict of cfg text, state dict, masks and metadata, written atomically
+(temp file, then rename) and read with ``torch.load(weights_only=True)``: never a pickled
+module, so a checkpoint cannot run code and does not break when classes move.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from yolo.layers import ConvBNAct
+from yolo.model import Darknet
+from yolo.zoo import model_from_cfg_text
+
+CHECKPOINT_FORMAT = "yct-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+# --------------------------------------------------------------------------- darknet weights
+
+
+def _weight_units(model: Darknet) -> Iterator[tuple[int, list[torch.Tensor]]]:
+    """(block index, tensors in darknet file order) for every weighted unit, in forward order.
+
+    Conv with BN: BN bias, BN weight, running mean, running var, conv weight. Conv without
+    BN: conv bias, conv weight. Linear (FCA, squeeze-excite): bias if any, weight.
+    """
+    for index, block in enumerate(model.blocks):
+        for module in block.modules():
+            if isinstance(module, ConvBNAct):
+                conv, bn = module.conv, module.bn
+                if bn is not None:
+                    tensors = [bn.bias, bn.weight, bn.running_mean, bn.running_var, conv.weight]
+                else:
+                    tensors = [conv.bias, conv.weight]
+                yield index, [t.data for t in tensors]
+            elif isinstance(module, nn.Linear):
+                tensors = ([module.bias] if module.bias is not None else []) + [module.weight]
+                yield index, [t.data for t in tensors]
+
+
+def write_darknet_weights(model: Darknet, path: str | Path, *, seen: int = 0) -> None:
+    """Write darknet ``.weights``: header (major 0, minor 2, revision 5, int64 seen), fp32 data."""
+    with open(path, "wb") as handle:
+        np.array([0, 2, 5], dtype="<i4").tofile(handle)
+        np.array([seen], dtype="<i8").tofile(handle)
+        for _, tensors in _weight_units(model):
+            for tensor in tensors:
+                tensor.detach().cpu().numpy().astype("<f4").tofile(handle)
+
+
+def read_darknet_weights(model: Darknet, path: str | Path, *, cutoff: int | None = None) -> int:
+    """Load darknet ``.weights`` into ``model`` in place; returns the header's images-seen.
+
+    Args:
+        cutoff: read only blocks with index < cutoff (darknet's backbone-only files such as
+            ``darknet53.conv.74``); the file must then hold exactly those blocks.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"darknet weights file not found: {path}")
+    data = path.read_bytes()
+    if len(data) < 16:
+        raise ValueError(f"{path}: too short for a darknet weights header ({len(data)} bytes)")
+    major, minor, _ = np.frombuffer(data[:12], dtype="<i4")
+    wide = major * 10 + minor >= 2  # darknet stores 'seen' as int64 from version 0.2
+    header = 20 if wide else 16
+    seen = int(np.frombuffer(data[12:header], dtype="<i8" if wide else "<i4")[0])
+    values = np.frombuffer(data[header:], dtype="<f4")
+    offset = 0
+    for index, tensors in _weight_units(model):
+        if cutoff is not None and index >= cutoff:
+            break
+        for tensor in tensors:
+            count = tensor.numel()
+            if offset + count > values.size:
+                raise ValueError(
+                    f"{path}: file ends while reading block {index} (needs {count} more values "
+                    f"at offset {offset}, {values.size - offset} left); weights for another cfg?"
+                )
+            chunk = torch.from_numpy(values[offset : offset + count].copy())
+            tensor.copy_(chunk.view_as(tensor))
+            offset += count
+    if offset != values.size:
+        raise ValueError(
+            f"{path}: {values.size - offset} values left after the last block; "
+            "weights for another cfg or class count?"
+        )
+    return seen
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+@dataclass
+class Checkpoint:
+    """What a checkpoint file holds, with the model rebuilt from its cfg text."""
+
+    model: Darknet
+    masks: dict[str, torch.Tensor] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def checkpoint_dict(
+    model: Darknet,
+    *,
+    masks: dict[str, torch.Tensor] | None = None,
+    metadata: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    payload: dict[str, Any] = {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "cfg": model.cfg_text,
+        "state_dict": state,
+        "masks": {k: v.detach().cpu() for k, v in (masks or {}).items()},
+        "metadata": dict(metadata or {}),
+    }
+    for key, value in (extra or {}).items():
+        if key in payload:
+            raise ValueError(f"checkpoint extra key '{key}' collides with a reserved key")
+        payload[key] = value
+    return payload
+
+
+def atomic_save(payload: Any, path: str | Path) -> None:
+    """torch.save to a temp file beside ``path``, then rename: a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(payload, handle)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: Darknet,
+    *,
+    masks: dict[str, torch.Tensor] | None = None,
+    metadata: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    atomic_save(checkpoint_dict(model, masks=masks, metadata=metadata, extra=extra), path)
+
+
+def dense_model_bytes(model: Darknet) -> bytes:
+    """The dense fp32 model file (cfg + state dict), as ``export --format dense`` writes it."""
+    buffer = io.BytesIO()
+    torch.save(checkpoint_dict(model), buffer)
+    return buffer.getvalue()
+
+
+def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu") -> Checkpoint:
+    """Read a checkpoint written by :func:`save_checkpoint` and rebuild its model."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for a corrupt or foreign file
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{path}: not a readable checkpoint ({first_line})") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: not a yct checkpoint (expected format '{CHECKPOINT_FORMAT}')")
+    if payload.get("version") != CHECKPOINT_VERSION:
+        raise ValueError(
+            f"{path}: checkpoint version {payload.get('version')}; this build reads "
+            f"{CHECKPOINT_VERSION}"
+        )
+    model = model_from_cfg_text(payload["cfg"], source=f"{path} (cfg)")
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as exc:
+        detail = " ".join(str(exc).split())
+        raise ValueError(f"{path}: state dict does not fit its cfg ({detail})") from None
+    reserved = {"format", "version", "cfg", "state_dict", "masks", "metadata"}
+    return Checkpoint(
+        model=model,
+        masks=dict(payload.get("masks", {})),
+        metadata=dict(payload.get("metadata", {})),
+        extra={k: v for k, v in payload.items() if k not in reserved},
+    )
