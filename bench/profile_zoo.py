@@ -51,8 +51,9 @@ def main() -> None:
 
     results = {}
     for name in ZOO:
-        voc = profile_model(create_model(name, num_classes=20), args.img_size,
-                            latency_runs=args.runs)
+        voc = profile_model(
+            create_model(name, num_classes=20), args.img_size, latency_runs=args.runs
+        )
         exdark = profile_model(create_model(name, num_classes=12), args.img_size, latency_runs=0)
         results[name] = {
             "voc": voc.as_dict(),
@@ -72,8 +73,10 @@ def main() -> None:
     args.out.write_text(json.dumps(payload, indent=2) + "\n")
 
     print()
-    print("| model | params (VOC / ExDark) | MACs at 416 (thop) | seed's quoted MACs "
-          "| storage MB | CPU latency ms |")
+    print(
+        "| model | params (VOC / ExDark) | MACs at 416 (thop) | seed's quoted MACs "
+        "| storage MB | CPU latency ms |"
+    )
     print("|---|---|---|---|---|---|")
     for name, r in results.items():
         voc, ex = r["voc"], r["exdark"]

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 # name -> module; modules outside ``yolo`` (Ray, MLflow) are registered by later packages
 COMMANDS: dict[str, str] = {
     "info": "yolo.commands.info",
+    "data": "yolo.commands.data",
 }
 
 
