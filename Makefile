@@ -20,7 +20,11 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+DEMO_DATA ?= demo_data
+
 demo: $(STAMP)
+	test -f $(DEMO_DATA)/data.yaml || $(BIN)/yct data demo $(DEMO_DATA) --images 500 --size 128
+	$(BIN)/yct data check $(DEMO_DATA)/data.yaml
 	$(BIN)/yct info --zoo --img-size 416 --latency-runs 3
 
 lint: $(STAMP)
@@ -29,6 +33,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/profile_zoo.py
+	$(BIN)/python bench/data_loader.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

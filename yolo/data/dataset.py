@@ -100,8 +100,9 @@ class DetectionDataset(Dataset):
         resized, sx, sy = resize_long_side(image, size)
         return resized, sx * sx0, sy * sy0
 
-    def load(self, index: int, size: int) -> tuple[int, np.ndarray, np.ndarray]:
-        """(index actually used, image with long side ``size``, its boxes); skips bad files."""
+    def load(self, index: int, size: int) -> tuple[int, np.ndarray, np.ndarray, float, float]:
+        """(index used, image with long side ``size``, its boxes, x and y scale from the
+        original); a bad file is skipped for the next one under the ``skip`` policy."""
         for attempt in range(len(self.records)):
             i = (index + attempt) % len(self.records)
             loaded = self._cache[i] if self._cache is not None else None
@@ -114,7 +115,7 @@ class DetectionDataset(Dataset):
                 continue
             image, sx, sy = loaded
             boxes = self.records[i].boxes * np.array([sx, sy, sx, sy])
-            return i, image, boxes
+            return i, image, boxes, sx, sy
         raise DataError("no image of the dataset could be read")
 
     # ------------------------------------------------------------------ samples
@@ -127,10 +128,11 @@ class DetectionDataset(Dataset):
             index, image, boxes, labels, difficult = self._mosaic(index, size, rng, cfg)
             box = Letterbox(1.0, 1.0, 0, 0)
         else:
-            index, resized, boxes = self.load(index, size)
+            index, resized, boxes, sx, sy = self.load(index, size)
             labels, difficult = self.records[index].labels, self.records[index].difficult
-            image, box = letterbox(resized, size)
-            boxes = boxes + np.array([box.left, box.top, box.left, box.top])
+            image, pad = letterbox(resized, size)
+            box = Letterbox(sx * pad.sx, sy * pad.sy, pad.left, pad.top)
+            boxes = boxes + np.array([pad.left, pad.top, pad.left, pad.top])
             if cfg is not None:
                 matrix = affine_matrix(rng, (size, size), (size, size), cfg)
                 image, boxes, keep = warp_affine(image, boxes, matrix, (size, size))
@@ -163,7 +165,7 @@ class DetectionDataset(Dataset):
         canvas = np.full((2 * size, 2 * size, 3), PAD_VALUE, dtype=np.uint8)
         boxes, labels, difficult, used = [], [], [], []
         for k, i in enumerate([index, *others]):
-            i, image, image_boxes = self.load(int(i), size)
+            i, image, image_boxes, _, _ = self.load(int(i), size)
             used.append(i)
             h, w = image.shape[:2]
             # quadrant k puts the image's corner at the centre: 0 top-left, 1 top-right, …
