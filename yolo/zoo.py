@@ -88,6 +88,23 @@ def with_anchors(cfg: Cfg, anchors: Sequence[Sequence[float]]) -> Cfg:
     return cfg.replace_blocks(blocks)
 
 
+ANCHOR_REFERENCE_SIZE = 416  # cfg and dataset-spec anchors are pixels at this input size
+
+
+def cfg_anchors(cfg: Cfg) -> tuple[tuple[float, float], ...]:
+    """The anchors of a cfg's first [yolo] block (all heads share the list)."""
+    return next(b.anchors for b in cfg.blocks if isinstance(b, YoloBlock))
+
+
+def anchors_for_size(
+    anchors: Sequence[Sequence[float]], img_size: int
+) -> tuple[tuple[float, float], ...]:
+    """Anchors given at 416 px, scaled to a network input of ``img_size``: objects scale
+    with the image, so an anchor must too."""
+    scale = img_size / ANCHOR_REFERENCE_SIZE
+    return tuple((float(w) * scale, float(h) * scale) for w, h in anchors)
+
+
 def scale_channels(channels: int, width: float) -> int:
     """Width-multiplied channel count: max(8, round(c·width/8)·8)."""
     return max(8, round(channels * width / 8) * 8)

@@ -164,3 +164,16 @@ def create_dataloader(
     return DataLoader(
         dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, **common
     )
+
+
+def set_loader_epoch(loader: DataLoader, epoch: int, seed: int) -> None:
+    """Make a loader's order and augmentation a function of (seed, epoch) alone.
+
+    This is what lets a resumed run see exactly the batches an uninterrupted one would.
+    """
+    if hasattr(loader.dataset, "set_epoch"):
+        loader.dataset.set_epoch(epoch)
+    if isinstance(loader.batch_sampler, MultiScaleBatchSampler):
+        loader.batch_sampler.set_epoch(epoch)
+    if loader.generator is not None:
+        loader.generator.manual_seed(seed * 1_000_003 + epoch)

@@ -1,0 +1,38 @@
+"""Metric names every trial and training run reports (one place, used everywhere)."""
+
+from __future__ import annotations
+
+MAP50 = "map50"  # VOC AP at IoU 0.5 (the chosen form: voc07 11-point or voc area)
+MAP50_95 = "map50_95"  # COCO AP@[.5:.95]
+PARAMS = "params"  # non-zero parameters
+MACS = "macs"  # effective MACs at the run's image size
+MACS_416 = "macs_416"  # effective MACs at 416 (comparable across runs)
+STORAGE_MB = "storage_mb"  # sparse model file size
+SPARSITY = "sparsity"  # share of prunable weights that are zero
+LATENCY_MS = "latency_ms"  # CPU, batch 1, median
+EPOCH = "epoch"
+ROUND = "round"
+LOSS_BOX = "loss_box"
+LOSS_OBJ = "loss_obj"
+LOSS_CLS = "loss_cls"
+LOSS = "loss"
+LR = "lr"
+PRECISION = "precision"
+RECALL = "recall"
+EPOCH_TIME_S = "epoch_time_s"
+TRAIN_IMAGES_PER_S = "train_images_per_s"
+
+# name -> does a higher value mean better (for objectives and Pareto fronts)
+HIGHER_IS_BETTER: dict[str, bool] = {
+    MAP50: True,
+    MAP50_95: True,
+    PRECISION: True,
+    RECALL: True,
+    PARAMS: False,
+    MACS: False,
+    MACS_416: False,
+    STORAGE_MB: False,
+    SPARSITY: True,
+    LATENCY_MS: False,
+    LOSS: False,
+}

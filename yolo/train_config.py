@@ -1,0 +1,142 @@
+"""Training settings as typed data: the seed's hyper-parameters and a run's configuration.
+
+Loaded from YAML (``--hyp``) with every key checked; unknown keys and bad values are
+one-line errors naming the file and key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from yolo.data.transforms import AugmentConfig
+from yolo.loss import LossGains
+
+SCHEDULES = ("lambda", "cosine")
+
+
+@dataclass(frozen=True)
+class Hyp:
+    """Optimiser, schedule, loss and augmentation hyper-parameters (the seed's defaults)."""
+
+    lr0: float = 0.01
+    lrf: float = -4.0  # lambda schedule: lr0 * 10 ** (lrf * epoch / epochs)
+    schedule: str = "lambda"  # or cosine, from lr0 down to lr0 * 10 ** lrf
+    momentum: float = 0.937
+    weight_decay: float = 4.84e-4  # conv weights only
+    warmup_epochs: float = 3.0
+    warmup_min_iters: int = 500  # the seed: max(3 epochs, 500 iterations)
+    warmup_momentum: float = 0.9
+    warmup_bias_lr: float = 0.1
+    ema_decay: float = 0.9999
+    loss: LossGains = field(default_factory=LossGains)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ValueError(
+                f"schedule must be one of {', '.join(SCHEDULES)}, got '{self.schedule}'"
+            )
+        if not self.lr0 > 0:
+            raise ValueError(f"lr0 must be > 0, got {self.lr0}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        if key not in known:
+            raise ValueError(f"{where}: unknown key '{key}'; allowed: {', '.join(known)}")
+        nested = {"loss": LossGains, "augment": AugmentConfig}.get(key) if cls is Hyp else None
+        if nested is not None:
+            if not isinstance(value, dict):
+                raise ValueError(f"{where}: {key} must be a mapping, got {value!r}")
+            kwargs[key] = _build(nested, value, f"{where}: {key}")
+            continue
+        default = known[key].default
+        expected = type(default) if default is not dataclasses.MISSING else None
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if expected is not None and not isinstance(value, expected):
+            raise ValueError(f"{where}: {key}: expected {expected.__name__} but got {value!r}")
+        kwargs[key] = value
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
+def load_hyp(path: str | Path | None, overrides: dict[str, Any] | None = None) -> Hyp:
+    """Seed defaults, updated by a YAML file and then by ``overrides``."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"hyp file not found: {path}")
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{path}: malformed YAML ({getattr(exc, 'problem', exc)})") from None
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{path}: expected a mapping of hyper-parameters")
+        data.update(loaded)
+    data.update(overrides or {})
+    return _build(Hyp, data, str(path) if path else "hyp")
+
+
+def hyp_to_dict(hyp: Hyp) -> dict[str, Any]:
+    return dataclasses.asdict(hyp)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run. ``data`` is a dataset spec path; ``model`` a zoo name or cfg."""
+
+    model: str
+    data: str
+    out: str
+    img_size: int = 416
+    epochs: int = 100
+    batch_size: int = 8
+    accumulate: int = 8  # the seed: batch 8 x accumulate 8 = 64 images per step
+    width: float = 1.0
+    weights: str | None = None  # a checkpoint or darknet .weights to start from
+    device: str = "auto"
+    workers: int = 0
+    multi_scale: bool = False  # sizes from 2/3 to 3/2 of img_size, multiples of 32
+    cache: bool = False
+    seed: int = 0
+    eval_interval: int = 1
+    patience: int = 75  # early stop after this many epochs without a better mAP
+    metric: str = "voc07"
+    ema: bool = True
+    amp: bool = True  # used only where CUDA is present
+    val_split: str = "val"
+    time_budget_s: float | None = None  # stop after the epoch that passes this wall time
+    hyp: Hyp = field(default_factory=Hyp)
+
+    def __post_init__(self) -> None:
+        for name in ("img_size", "epochs", "batch_size", "accumulate", "eval_interval",
+                     "patience"):  # fmt: skip
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if self.img_size % 32:
+            raise ValueError(f"img_size must be a multiple of 32, got {self.img_size}")
+        if self.workers < 0:
+            raise ValueError(f"workers must be >= 0, got {self.workers}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> TrainConfig:
+        data = dict(data)
+        hyp = data.pop("hyp", {})
+        return TrainConfig(**data, hyp=_build(Hyp, hyp, "checkpoint hyp"))
