@@ -77,3 +77,11 @@ def write_cfg(tmp_path: Path) -> Callable[[str, str], Path]:
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def demo_spec(tmp_path_factory) -> Path:
+    """A small demo set (60 images, 64 px) shared by the engine and command tests."""
+    from yolo.data.demo import DemoConfig, build_demo_set
+
+    return build_demo_set(tmp_path_factory.mktemp("demo64"), DemoConfig(images=60, size=64))

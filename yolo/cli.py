@@ -19,6 +19,10 @@ from collections.abc import Sequence
 COMMANDS: dict[str, str] = {
     "info": "yolo.commands.info",
     "data": "yolo.commands.data",
+    "train": "yolo.commands.train",
+    "evaluate": "yolo.commands.evaluate",
+    "detect": "yolo.commands.detect",
+    "score": "yolo.commands.score",
 }
 
 

@@ -1,0 +1,81 @@
+"""``yct score``: score COCO-format detections against COCO-format ground truth."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+HELP = "score COCO-format detections (VOC07, VOC area or COCO AP) against COCO ground truth"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--gt", type=Path, required=True, help="COCO instances json")
+    parser.add_argument("--pred", type=Path, required=True, help="COCO results json (a list)")
+    parser.add_argument("--metric", default="voc07", choices=("voc07", "voc", "coco"))
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def load_ground_truth(path: Path):
+    import numpy as np
+
+    from yolo.data.formats.coco import load_coco_json
+    from yolo.metrics.ap import GroundTruth
+
+    data = load_coco_json(path)
+    categories = sorted(data["categories"], key=lambda c: c["id"])
+    index = {c["id"]: i for i, c in enumerate(categories)}
+    images = [img["id"] for img in data["images"]]
+    rows: dict = {i: [] for i in images}
+    for ann in data["annotations"]:
+        if ann.get("image_id") not in rows or ann.get("category_id") not in index:
+            raise ValueError(
+                f"{path}: annotation {ann.get('id')} names an unknown image or category"
+            )
+        x, y, w, h = ann["bbox"]
+        difficult = bool(ann.get("iscrowd", 0)) or bool(ann.get("ignore", 0))
+        rows[ann["image_id"]].append((x, y, x + w, y + h, index[ann["category_id"]], difficult))
+    truths = []
+    for image in images:
+        r = np.array(rows[image], dtype=np.float64).reshape(-1, 6)
+        truths.append(GroundTruth(r[:, :4], r[:, 4].astype(np.int64), r[:, 5].astype(bool)))
+    return images, truths, tuple(c["name"] for c in categories), index
+
+
+def load_predictions(path: Path, images: list, index: dict):
+    import numpy as np
+
+    if not path.is_file():
+        raise FileNotFoundError(f"detections file not found: {path}")
+    try:
+        results = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}:{exc.lineno}: malformed json ({exc.msg})") from None
+    if not isinstance(results, list):
+        raise ValueError(f"{path}: expected a list of {{image_id, category_id, bbox, score}}")
+    position = {image: k for k, image in enumerate(images)}
+    rows: list[list] = [[] for _ in images]
+    for n, r in enumerate(results):
+        try:
+            x, y, w, h = (float(v) for v in r["bbox"])
+            k, cls, score = position[r["image_id"]], index[r["category_id"]], float(r["score"])
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(
+                f"{path}: result {n} needs a known image_id and category_id, "
+                "bbox [x, y, w, h] and score"
+            ) from None
+        rows[k].append((x, y, x + w, y + h, score, cls))
+    return [np.array(r, dtype=np.float64).reshape(-1, 6) for r in rows]
+
+
+def run(args: argparse.Namespace) -> int:
+    from yolo.metrics.ap import evaluate_detections, format_table
+
+    images, truths, names, index = load_ground_truth(args.gt)
+    detections = load_predictions(args.pred, images, index)
+    result = evaluate_detections(detections, truths, names, metric=args.metric)
+    if args.json:
+        print(json.dumps(result.as_dict()))
+    else:
+        print(format_table(result))
+    return 0
