@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from tests.conftest import TINY_CFG
-
 from yolo.loss import LossGains, YoloLoss, assign_targets
 from yolo.zoo import create_model
 
