@@ -10,12 +10,10 @@ loader for several settings (workers, mosaic, RAM cache). Writes
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import time
 from pathlib import Path
 
-from profile_zoo import machine
+from results_io import write_results
 
 from yolo.data.demo import DemoConfig, build_demo_set
 from yolo.data.loader import create_dataloader
@@ -62,16 +60,10 @@ def main() -> None:
                           **setting)  # fmt: skip
         rows.append({**setting, "images_per_s": round(rate, 1)})
         print(f"{setting}: {rate:.1f} images/s")
-    payload = {
-        "command": f"python bench/data_loader.py --images {args.images} --img-size "
-        f"{args.img_size} --batch {args.batch} --epochs {args.epochs}",
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "augmentation": "seed defaults (affine 1.98/0.05/0.05/0.641, HSV, flip)",
-        "results": rows,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(payload, indent=2) + "\n")
+    command = (f"python bench/data_loader.py --images {args.images} --img-size {args.img_size} "
+               f"--batch {args.batch} --epochs {args.epochs}")  # fmt: skip
+    augmentation = "seed defaults (affine 1.98/0.05/0.05/0.641, HSV, flip)"
+    write_results(args.out, command, {"augmentation": augmentation, "results": rows})
     print(f"wrote {args.out}")
 
 

@@ -9,13 +9,9 @@ on the machine, which the JSON records.
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
-import os
-import platform
 from pathlib import Path
 
-import torch
+from results_io import write_results
 
 from yolo.metrics.profile import profile_model
 from yolo.zoo import ZOO, create_model
@@ -29,17 +25,6 @@ SEED_MACS = {
     "yolov3-mobile": 1_419_864_487,
     "yolov3-mobile-leaky": 1_458_910_247,
 }
-
-
-def machine() -> dict[str, object]:
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-    }
 
 
 def main() -> None:
@@ -62,15 +47,8 @@ def main() -> None:
         }
         print(f"{name}: {voc.params:,} params, {voc.macs:,} MACs, {voc.latency_ms:.1f} ms")
 
-    payload = {
-        "command": f"python bench/profile_zoo.py --img-size {args.img_size} --runs {args.runs}",
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "img_size": args.img_size,
-        "models": results,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(payload, indent=2) + "\n")
+    command = f"python bench/profile_zoo.py --img-size {args.img_size} --runs {args.runs}"
+    write_results(args.out, command, {"img_size": args.img_size, "models": results})
 
     print()
     print(

@@ -12,13 +12,12 @@ calibration so that the schedule ends when the budget does.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import resource
 import time
 from pathlib import Path
 
-from profile_zoo import machine
+from results_io import write_results
 
 from yolo.data.demo import DemoConfig, build_demo_set
 from yolo.data.loader import create_dataloader
@@ -89,11 +88,9 @@ def main() -> None:
         row = train_one(model, spec, args.runs, args)
         results.append(row)
         print(json.dumps(row))
-        payload = {
-            "command": "python bench/train_demo.py --budget-min "
-            f"{args.budget_min:g} --models {' '.join(args.models)} --img-size {args.img_size}",
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "machine": machine(),
+        command = (f"python bench/train_demo.py --budget-min {args.budget_min:g} "
+                   f"--models {' '.join(args.models)} --img-size {args.img_size}")  # fmt: skip
+        body = {
             "settings": {
                 "batch": args.batch,
                 "accumulate": 1,
@@ -105,8 +102,7 @@ def main() -> None:
             },
             "results": results,
         }
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(payload, indent=2) + "\n")
+        write_results(args.out, command, body)
     print(f"wrote {args.out}")
 
 

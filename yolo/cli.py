@@ -23,6 +23,8 @@ COMMANDS: dict[str, str] = {
     "evaluate": "yolo.commands.evaluate",
     "detect": "yolo.commands.detect",
     "score": "yolo.commands.score",
+    "prune": "yolo.commands.prune",
+    "export": "yolo.commands.export",
 }
 
 

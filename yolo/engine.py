@@ -75,18 +75,31 @@ def build_optimizer(model: nn.Module, hyp: Hyp) -> torch.optim.SGD:
     return optimizer
 
 
-def load_initial_weights(model: Darknet, path: str) -> None:
-    """Start from a project checkpoint (same cfg) or darknet ``.weights``."""
-    if path.endswith(".weights"):
-        read_darknet_weights(model, path)
-        return
-    source = load_checkpoint(path).model
-    if source.cfg_text != model.cfg_text:
-        raise ValueError(
-            f"{path}: its cfg differs from the model being trained (classes, width or "
-            "architecture); start from a checkpoint of the same model"
-        )
-    model.load_state_dict(source.state_dict())
+def build_model(config: TrainConfig, anchors: Sequence[Sequence[float]] | None,
+                names: Sequence[str]) -> Darknet:  # fmt: skip
+    """The model a run starts from.
+
+    A project checkpoint in ``weights`` brings its own architecture (cfg text: classes,
+    width, anchors) and weights; otherwise ``model`` is built at ``width`` with anchors
+    (given at 416 px) scaled to ``img_size``, and darknet ``.weights`` are loaded if given.
+    """
+    weights = config.weights
+    if weights and not weights.endswith(".weights"):
+        checkpoint = load_checkpoint(weights)
+        trained_on = checkpoint.metadata.get("names")
+        if trained_on is not None and tuple(trained_on) != tuple(names):
+            raise ValueError(
+                f"{weights} was trained on {len(trained_on)} classes {list(trained_on)[:3]}… "
+                f"but {config.data} has {len(names)} {list(names)[:3]}…; use a checkpoint of "
+                "this dataset"
+            )
+        return checkpoint.model
+    anchors = anchors or cfg_anchors(resolve_cfg(config.model))
+    model = create_model(config.model, num_classes=len(names), width=config.width,
+                         anchors=anchors_for_size(anchors, config.img_size))  # fmt: skip
+    if weights:
+        read_darknet_weights(model, weights)
+    return model
 
 
 class Trainer:
@@ -100,7 +113,6 @@ class Trainer:
         model: Darknet | None = None,
         progress: bool = True,
         log: Callable[[str], None] = print,
-        load_weights: bool = True,
     ) -> None:
         self.config, self.hyp = config, config.hyp
         self.device = select_device(config.device)
@@ -122,11 +134,7 @@ class Trainer:
         self.names = self.train_loader.dataset.names
         torch.manual_seed(config.seed)
         if model is None:
-            anchors = spec.anchors or cfg_anchors(resolve_cfg(config.model))
-            model = create_model(config.model, num_classes=len(self.names), width=config.width,
-                                 anchors=anchors_for_size(anchors, config.img_size))  # fmt: skip
-            if config.weights and load_weights:
-                load_initial_weights(model, config.weights)
+            model = build_model(config, spec.anchors, self.names)
         if model.num_classes != len(self.names):
             raise ValueError(
                 f"the model predicts {model.num_classes} classes but {config.data} has "
@@ -377,6 +385,6 @@ class Trainer:
         if state is None:
             raise ValueError(f"{path}: holds no training state (resume from last.pt, not best.pt)")
         config = TrainConfig.from_dict(state["config"])
-        trainer = cls(config, callbacks=callbacks, load_weights=False, **kwargs)
+        trainer = cls(config, callbacks=callbacks, **kwargs)
         trainer.load_train_state(state)
         return trainer

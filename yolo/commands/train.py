@@ -21,6 +21,15 @@ _FIELDS = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", nargs="?", help="zoo name or .cfg file (omit with --resume)")
+    add_train_options(parser)
+    parser.add_argument(
+        "--resume", nargs="?", const=True, default=None, metavar="CHECKPOINT",
+        help="continue a run exactly: its last.pt (default: OUT/last.pt)",
+    )  # fmt: skip
+
+
+def add_train_options(parser: argparse.ArgumentParser) -> None:
+    """The training options shared by ``train``, ``prune`` and ``distill``."""
     parser.add_argument("--data", help="dataset spec (YAML or .data)")
     parser.add_argument("--config", type=Path, help="YAML of train settings (flags override)")
     parser.add_argument("--hyp", type=Path, help="YAML of hyper-parameters (seed defaults)")
@@ -42,23 +51,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", action="store_true", help="cache decoded images in RAM")
     parser.add_argument("--no-ema", action="store_true", help="evaluate raw weights, not EMA")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument(
-        "--resume", nargs="?", const=True, default=None, metavar="CHECKPOINT",
-        help="continue a run exactly: its last.pt (default: OUT/last.pt)",
-    )  # fmt: skip
 
 
-def build_config(args: argparse.Namespace) -> Any:
+def read_config_file(path: Path | None) -> dict[str, Any]:
+    """The ``--config`` YAML as a mapping (empty when not given)."""
+    if path is None:
+        return {}
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: malformed YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(loaded, dict):
+        raise ValueError(f"{path}: expected a mapping of settings")
+    return loaded
+
+
+def build_config(args: argparse.Namespace, settings: dict[str, Any] | None = None) -> Any:
+    """A TrainConfig from ``--config`` (or ``settings``) overridden by the flags."""
     from yolo.train_config import TrainConfig, load_hyp
 
-    settings: dict[str, Any] = {}
-    if args.config is not None:
-        if not args.config.is_file():
-            raise FileNotFoundError(f"train config not found: {args.config}")
-        loaded = yaml.safe_load(args.config.read_text()) or {}
-        if not isinstance(loaded, dict):
-            raise ValueError(f"{args.config}: expected a mapping of train settings")
-        settings.update(loaded)
+    settings = dict(read_config_file(args.config) if settings is None else settings)
     hyp_overrides = settings.pop("hyp", None)
     for flag, name in _FIELDS.items():
         value = getattr(args, flag)

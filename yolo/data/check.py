@@ -34,7 +34,7 @@ def _decode_all(records: list[ImageRecord], problems: Problems, split: str) -> N
         try:
             image = read_image(record.path)
         except ImageReadError as exc:
-            problems.report(record.path, "corrupt image", str(exc).split(": ", 1)[-1])
+            problems.report(record.path, "corrupt image", exc.reason)
             continue
         height, width = image.shape[:2]
         if (width, height) != (record.width, record.height):

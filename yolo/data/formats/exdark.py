@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from yolo.data.formats.listing import list_images
-from yolo.data.images import ImageReadError, image_size
+from yolo.data.images import size_or_report
 from yolo.data.records import ImageRecord, Problems, check_box
 from yolo.data.spec import DatasetSpec
 
@@ -30,11 +30,10 @@ def parse_exdark_annotation(
     if not lines or not lines[0].startswith(HEADER):
         problems.report(path, "malformed annotation", f"first line must start with '{HEADER}'")
         return None
-    try:
-        width, height = image_size(image_path)
-    except ImageReadError as exc:
-        problems.report(image_path, "unreadable image", str(exc))
+    size = size_or_report(image_path, problems)
+    if size is None:
         return None
+    width, height = size
     index = {name: i for i, name in enumerate(names)}
     objects = []
     for number, line in enumerate(lines[1:], start=2):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from yolo.data.images import ImageReadError, image_size
+from yolo.data.images import size_or_report
 from yolo.data.records import DataError, ImageRecord, Problems, check_box
 from yolo.data.spec import DatasetSpec
 
@@ -44,18 +44,17 @@ def parse_voc_xml(
     except ET.ParseError as exc:
         problems.report(xml_path, "malformed annotation", str(exc))
         return None
-    size = root.find("size")
+    size_node = root.find("size")
     try:
-        width = int(float(_text(size, "width"))) if size is not None else 0
-        height = int(float(_text(size, "height"))) if size is not None else 0
+        width = int(float(_text(size_node, "width"))) if size_node is not None else 0
+        height = int(float(_text(size_node, "height"))) if size_node is not None else 0
     except (TypeError, ValueError):
         width = height = 0
     if width <= 0 or height <= 0:  # some VOC-style tools write 0; the image knows
-        try:
-            width, height = image_size(image_path)
-        except ImageReadError as exc:
-            problems.report(image_path, "unreadable image", str(exc))
+        image_size = size_or_report(image_path, problems)
+        if image_size is None:
             return None
+        width, height = image_size
     index = {name: i for i, name in enumerate(names)}
     objects = []
     for number, obj in enumerate(root.iter("object")):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from yolo.data.formats.listing import list_images
-from yolo.data.images import ImageReadError, image_size
+from yolo.data.images import size_or_report
 from yolo.data.records import ImageRecord, Problems, check_box
 from yolo.data.spec import DatasetSpec
 
@@ -28,11 +28,10 @@ def label_path(image_path: Path) -> Path:
 def parse_yolo_label(
     path: Path | None, image_path: Path, image_id: str, num_classes: int, problems: Problems
 ) -> ImageRecord | None:
-    try:
-        width, height = image_size(image_path)
-    except ImageReadError as exc:
-        problems.report(image_path, "unreadable image", str(exc))
+    size = size_or_report(image_path, problems)
+    if size is None:
         return None
+    width, height = size
     objects = []
     lines = path.read_text(encoding="utf-8", errors="replace").splitlines() if path else []
     for number, line in enumerate(lines, start=1):

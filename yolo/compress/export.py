@@ -1,0 +1,81 @@
+"""Export a trained (possibly pruned) checkpoint for deployment.
+
+- ``sparse``: the sparse model file of METHODS.md (its size is the reported storage).
+- ``dense``: cfg text + fp32 state dict, as a project checkpoint (no training state).
+- ``onnx``: the dense network through ``torch.onnx``; decoded boxes as the output.
+
+``load_exported`` reads the first two back into an identical model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from yolo.compress import sparse_format
+from yolo.io import load_checkpoint, save_checkpoint
+from yolo.model import Darknet
+from yolo.zoo import model_from_cfg_text
+
+FORMATS = ("sparse", "dense", "onnx")
+
+
+def export_model(
+    model: Darknet,
+    out: str | Path,
+    fmt: str,
+    *,
+    img_size: int = 416,
+    half: bool = False,
+    metadata: dict | None = None,
+) -> int:
+    """Write ``model`` as ``fmt``; returns the file size in bytes."""
+    if fmt not in FORMATS:
+        raise ValueError(f"--format must be one of {', '.join(FORMATS)}, got '{fmt}'")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    model = model.cpu().eval()
+    if fmt == "sparse":
+        return sparse_format.write(out, model.cfg_text, model.state_dict(), half=half)
+    if fmt == "dense":
+        save_checkpoint(out, model, metadata=metadata)
+        return out.stat().st_size
+    example = torch.zeros(1, model.cfg.net.channels, img_size, img_size)
+    torch.onnx.export(
+        _Decoded(model).eval(),
+        (example,),
+        str(out),
+        input_names=["images"],
+        output_names=["detections"],
+        dynamic_axes={"images": {0: "batch"}, "detections": {0: "batch"}},
+        opset_version=17,
+        dynamo=False,
+    )
+    return out.stat().st_size
+
+
+class _Decoded(torch.nn.Module):
+    """The model with one tensor in, decoded boxes out: what an ONNX graph should be."""
+
+    def __init__(self, model: Darknet) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(images, decode=True)
+
+
+def load_exported(path: str | Path) -> Darknet:
+    """A model from a ``sparse`` or ``dense`` export."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"exported model not found: {path}")
+    with open(path, "rb") as handle:
+        head = handle.read(len(sparse_format.MAGIC))
+    if head == sparse_format.MAGIC:
+        cfg_text, state = sparse_format.read(path)
+        model = model_from_cfg_text(cfg_text, source=f"{path} (cfg)")
+        model.load_state_dict(state)
+        return model
+    return load_checkpoint(path).model

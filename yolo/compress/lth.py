@@ -1,0 +1,213 @@
+"""Lottery-Ticket iterative magnitude pruning with late rewinding (arXiv 1903.01611).
+
+Round 0 trains the dense model and keeps the weights (and BN statistics) of epoch
+``rewind_epoch``. Each later round prunes ``floor(rate * remaining)`` of the remaining
+prunable weights by magnitude (per tensor or pooled), resets every weight to the kept ones,
+applies the new mask, and trains again with a fresh optimiser and schedule. After k prunes
+``(1 - rate)^k`` of the prunable weights remain.
+
+The driver keeps its state (round, masks, rewind weights, reports) in ``OUT/lth_state.pt``
+and each round's run in ``OUT/round_NN``, so an interrupted run resumes mid-round.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from yolo.callbacks import Callback
+from yolo.compress.masks import MaskCallback, dense_masks, prunable_parameters
+from yolo.io import atomic_save, save_checkpoint
+from yolo.metrics import names as m
+from yolo.metrics.profile import count_macs, count_nonzero_params
+
+if TYPE_CHECKING:
+    from yolo.engine import Trainer
+    from yolo.train_config import TrainConfig
+
+SCOPES = ("local", "global")
+
+
+@dataclass(frozen=True)
+class LTHConfig:
+    """The seed's defaults: 13 rounds at rate 0.2, late rewinding to epoch 10."""
+
+    rate: float = 0.2
+    rounds: int = 13
+    scope: str = "global"
+    rewind_epoch: int = 10
+    ignored_layers: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 0 < self.rate < 1:
+            raise ValueError(f"prune rate must be in (0, 1), got {self.rate}")
+        if isinstance(self.rounds, bool) or not isinstance(self.rounds, int) or self.rounds < 1:
+            raise ValueError(f"rounds must be an integer >= 1, got {self.rounds!r}")
+        if self.scope not in SCOPES:
+            raise ValueError(f"scope must be one of {', '.join(SCOPES)}, got '{self.scope}'")
+        if self.rewind_epoch < 0:
+            raise ValueError(f"rewind_epoch must be >= 0, got {self.rewind_epoch}")
+
+
+def _order_to_prune(values: torch.Tensor, count: int) -> torch.Tensor:
+    """Positions of the ``count`` smallest values; ties go to the lower position."""
+    return torch.sort(values, stable=True).indices[:count]
+
+
+def prune_by_magnitude(
+    weights: dict[str, torch.Tensor],
+    masks: dict[str, torch.Tensor],
+    rate: float,
+    scope: str,
+) -> dict[str, torch.Tensor]:
+    """New masks with ``floor(rate * remaining)`` more weights removed.
+
+    Local scope removes that many per tensor, global scope that many over all tensors
+    pooled (in the order of ``weights``, then flat position), always the smallest |w| among
+    the remaining ones, ties broken by position.
+    """
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {', '.join(SCOPES)}, got '{scope}'")
+    new = {name: mask.clone().bool() for name, mask in masks.items()}
+    if scope == "local":
+        for name, weight in weights.items():
+            flat_mask = new[name].view(-1)
+            alive = flat_mask.nonzero().squeeze(1)
+            count = math.floor(rate * alive.numel())
+            drop = alive[_order_to_prune(weight.detach().abs().view(-1)[alive], count)]
+            flat_mask[drop] = False
+        return new
+    alive = [new[name].view(-1).nonzero().squeeze(1) for name in weights]
+    values = torch.cat([w.detach().abs().view(-1)[a].float().cpu()
+                        for w, a in zip(weights.values(), alive)])  # fmt: skip
+    count = math.floor(rate * values.numel())
+    chosen = _order_to_prune(values, count)
+    offsets = torch.cumsum(torch.tensor([0] + [a.numel() for a in alive]), 0)
+    for k, name in enumerate(weights):
+        local = chosen[(chosen >= offsets[k]) & (chosen < offsets[k + 1])] - offsets[k]
+        new[name].view(-1)[alive[k][local.to(alive[k].device)]] = False
+    return new
+
+
+class RewindCapture(Callback):
+    """Keeps a copy of the model's weights and buffers at the start of ``epoch``."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.weights: dict[str, torch.Tensor] | None = None
+
+    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
+        if epoch == self.epoch:
+            self.weights = {
+                k: v.detach().cpu().clone() for k, v in trainer.model.state_dict().items()
+            }
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"weights": self.weights}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.weights = state["weights"]
+
+
+class RoundTag(Callback):
+    """Adds the round index to every epoch's metrics."""
+
+    def __init__(self, round_index: int) -> None:
+        self.round_index = round_index
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, metrics: dict[str, float]) -> None:
+        metrics[m.ROUND] = float(self.round_index)
+
+
+def round_report(
+    trainer: Trainer, round_index: int, masks: dict[str, torch.Tensor]
+) -> dict[str, float]:
+    """What a round ends with: remaining share, non-zero params, effective MACs, mAP."""
+    model = trainer.eval_model
+    total = sum(v.numel() for v in masks.values())
+    remaining = sum(int(v.sum()) for v in masks.values())
+    last = trainer.history[-1] if trainer.history else {}
+    return {
+        m.ROUND: float(round_index),
+        "remaining": remaining / total if total else 1.0,
+        m.SPARSITY: 1 - remaining / total if total else 0.0,
+        m.PARAMS: float(count_nonzero_params(model)),
+        m.MACS: float(count_macs(model, trainer.config.img_size).effective),
+        m.MACS_416: float(count_macs(model, 416).effective),
+        m.MAP50: float(last.get(m.MAP50, 0.0)),
+        "best_map50": float(trainer.best_fitness),
+    }
+
+
+def run_lth(
+    train: TrainConfig,
+    lth: LTHConfig,
+    *,
+    callbacks: Sequence[Callback] = (),
+    on_round: Callable[[dict[str, float]], None] | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> list[dict[str, float]]:
+    """Run (or resume) LTH; returns one report per round. Writes ``OUT/ticket.pt``."""
+    from yolo.engine import Trainer
+
+    if lth.rewind_epoch >= train.epochs:
+        raise ValueError(
+            f"rewind_epoch ({lth.rewind_epoch}) must be < epochs per round ({train.epochs})"
+        )
+    out = Path(train.out)
+    state_path = out / "lth_state.pt"
+    state: dict[str, Any] = {"round": 0, "masks": None, "rewind": None, "reports": []}
+    if state_path.is_file():
+        state = torch.load(state_path, weights_only=True)
+        log(f"resuming LTH at round {state['round']} of {lth.rounds}")
+    while state["round"] <= lth.rounds:
+        r = state["round"]
+        config = dataclasses.replace(train, out=str(out / f"round_{r:02d}"))
+        capture = RewindCapture(lth.rewind_epoch) if r == 0 else None
+        extra = [c for c in (capture,) if c is not None] + [RoundTag(r), *callbacks]
+        masks = state["masks"]
+        last = Path(config.out) / "last.pt"
+        if masks is not None:
+            extra.insert(0, MaskCallback(masks))
+        if last.is_file():
+            trainer = Trainer.resume(last, callbacks=extra, progress=progress, log=log)
+        else:
+            trainer = Trainer(config, callbacks=extra, progress=progress, log=log)
+            if state["rewind"] is not None:
+                trainer.model.load_state_dict(state["rewind"])
+                if trainer.ema is not None:
+                    trainer.ema.model.load_state_dict(state["rewind"])
+                extra[0].setup(trainer)  # re-apply the mask over the rewound weights
+        if trainer.start_epoch < config.epochs:
+            trainer.fit()
+        params = prunable_parameters(trainer.model, ignored_layers=lth.ignored_layers)
+        current = masks if masks is not None else dense_masks(params)
+        report = round_report(trainer, r, current)
+        log(f"round {r}/{lth.rounds}: {report['remaining']:.4f} of prunable weights, "
+            f"{int(report[m.PARAMS]):,} non-zero params, {int(report[m.MACS]):,} MACs, "
+            f"{m.MAP50} {report[m.MAP50]:.4f}")  # fmt: skip
+        if on_round is not None:
+            on_round(report)
+        state["reports"].append(report)
+        if capture is not None:
+            state["rewind"] = capture.weights
+        if r == lth.rounds:
+            masks_out = {k: v.cpu() for k, v in current.items()}
+            save_checkpoint(out / "ticket.pt", trainer.eval_model, masks=masks_out,
+                            metadata={**trainer.metadata(trainer.config.epochs - 1, report),
+                                      "method": "lth", "lth": dataclasses.asdict(lth)})  # fmt: skip
+        else:
+            state["masks"] = prune_by_magnitude(
+                {k: p.detach().cpu() for k, p in params.items()},
+                {k: v.cpu() for k, v in current.items()}, lth.rate, lth.scope,
+            )  # fmt: skip
+        state["round"] = r + 1
+        atomic_save(state, state_path)
+    return state["reports"]
