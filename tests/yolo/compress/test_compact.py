@@ -1,0 +1,73 @@
+"""Compaction removes dead filters exactly: same outputs, fewer MACs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from yolo.cli import main
+from yolo.compress.compact import compact, dead_channels, removable_channels
+from yolo.io import load_checkpoint, save_checkpoint
+from yolo.metrics.profile import count_macs, count_params
+from yolo.zoo import create_model
+
+
+@pytest.fixture
+def tiny() -> torch.nn.Module:
+    model = create_model("yolov3-tiny", num_classes=3, width=0.25).eval()
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):  # non-trivial BN, so constants are not 0
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.2, 0.2)
+    return model
+
+
+def test_dead_filters_feeding_a_1x1_conv_are_folded_away(tiny) -> None:
+    with torch.no_grad():
+        tiny.blocks[12].conv.weight[:100] = 0  # block 12 feeds block 13, a 1x1 conv
+    assert len(removable_channels(tiny)) == 100
+    smaller = compact(tiny)
+    assert smaller.cfg.blocks[12].filters == 256 - 100
+    x = torch.rand(2, 3, 96, 96)
+    with torch.no_grad():
+        assert torch.allclose(tiny(x), smaller(x), atol=1e-5)
+    assert count_macs(smaller, 128).dense < count_macs(tiny, 128).dense
+    assert count_params(smaller) < count_params(tiny)
+
+
+def test_padded_consumers_take_only_zero_constants(tiny) -> None:
+    # block 13 (1x1, 64 filters) feeds block 14 (3x3, padded) and, via route 17, block 18
+    with torch.no_grad():
+        tiny.blocks[13].conv.weight[:20] = 0
+        bn = tiny.blocks[13].bn
+        bn.running_mean[:8] = 0
+        bn.bias[:8] = 0  # leaky(BN(0)) = 0 for the first 8 dead channels only
+    assert len(dead_channels(tiny)) == 20
+    assert sorted(c for (_, c) in removable_channels(tiny)) == list(range(8))
+    smaller = compact(tiny)
+    assert smaller.cfg.blocks[13].filters == 64 - 8
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(tiny(x), smaller(x), atol=1e-5)
+
+
+def test_shortcut_channels_are_never_removed() -> None:
+    model = create_model("yolov3", num_classes=2, width=0.25).eval()
+    with torch.no_grad():
+        model.blocks[3].conv.weight.zero_()  # block 3 is added to block 1 by shortcut 4
+    assert (3, 0) in dead_channels(model)
+    assert not any(i == 3 for i, _ in removable_channels(model))
+    assert compact(model).cfg.blocks[3].filters == model.cfg.blocks[3].filters
+
+
+def test_export_compact_command(tiny, tmp_path, capsys) -> None:
+    with torch.no_grad():
+        tiny.blocks[12].conv.weight[:64] = 0
+    save_checkpoint(tmp_path / "t.pt", tiny, metadata={"img_size": 64})
+    assert main(["export", str(tmp_path / "t.pt"), str(tmp_path / "c.pt"), "--format", "dense",
+                 "--compact"]) == 0  # fmt: skip
+    assert "compacted: dense MACs" in capsys.readouterr().out
+    compacted = load_checkpoint(tmp_path / "c.pt").model
+    assert compacted.cfg.blocks[12].filters == 192
