@@ -174,36 +174,50 @@ class Trainer:
 
     def fit(self) -> dict[str, float]:
         """Train from ``start_epoch`` to the end (or early stop / time budget)."""
-        self.out.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         metrics: dict[str, float] = {}
         for epoch in range(self.start_epoch, self.config.epochs):
-            for callback in self.callbacks:
-                callback.on_epoch_start(self, epoch)
-            metrics = self.train_epoch(epoch)
-            last = epoch == self.config.epochs - 1
-            if (epoch + 1) % self.config.eval_interval == 0 or last:
-                metrics.update(self.validate())
-            fitness = metrics.get(m.MAP50, -1.0)
-            if fitness > self.best_fitness:
-                self.best_fitness, self.best_epoch = fitness, epoch
-            for callback in self.callbacks:
-                callback.on_epoch_end(self, epoch, metrics)
-            self.history.append(metrics)
-            self.save(self.out / "last.pt", epoch, metrics)
-            if self.best_epoch == epoch:
-                self.save(self.out / "best.pt", epoch, metrics, train_state=False)
-            for callback in self.callbacks:
-                callback.on_report(self, metrics)
-            self.log(self.summary(epoch, metrics))
-            if epoch - self.best_epoch >= self.config.patience:
-                self.log(f"early stop: no better {m.MAP50} for {self.config.patience} epochs")
-                break
-            budget = self.config.time_budget_s
-            if budget is not None and time.perf_counter() - started >= budget:
-                self.log(f"time budget of {budget:.0f} s reached after epoch {epoch + 1}")
+            metrics = self.run_epoch(epoch)
+            if self.should_stop(epoch, time.perf_counter() - started):
                 break
         return metrics
+
+    def run_epoch(self, epoch: int) -> dict[str, float]:
+        """One epoch: train, evaluate when due, callbacks, checkpoints, report.
+
+        The unit a Ray Tune trainable steps through; ``start_epoch`` moves past it.
+        """
+        self.out.mkdir(parents=True, exist_ok=True)
+        for callback in self.callbacks:
+            callback.on_epoch_start(self, epoch)
+        metrics = self.train_epoch(epoch)
+        if (epoch + 1) % self.config.eval_interval == 0 or epoch == self.config.epochs - 1:
+            metrics.update(self.validate())
+        fitness = metrics.get(m.MAP50, -1.0)
+        if fitness > self.best_fitness:
+            self.best_fitness, self.best_epoch = fitness, epoch
+        for callback in self.callbacks:
+            callback.on_epoch_end(self, epoch, metrics)
+        self.history.append(metrics)
+        self.save(self.out / "last.pt", epoch, metrics)
+        if self.best_epoch == epoch:
+            self.save(self.out / "best.pt", epoch, metrics, train_state=False)
+        self.start_epoch = epoch + 1
+        for callback in self.callbacks:
+            callback.on_report(self, metrics)
+        self.log(self.summary(epoch, metrics))
+        return metrics
+
+    def should_stop(self, epoch: int, elapsed_s: float) -> bool:
+        """Early stop (``patience`` epochs without a better mAP) or the time budget."""
+        if epoch - self.best_epoch >= self.config.patience:
+            self.log(f"early stop: no better {m.MAP50} for {self.config.patience} epochs")
+            return True
+        budget = self.config.time_budget_s
+        if budget is not None and elapsed_s >= budget:
+            self.log(f"time budget of {budget:.0f} s reached after epoch {epoch + 1}")
+            return True
+        return False
 
     def _warmup(self, ni: int, warmup_iters: int, epoch: int) -> None:
         if ni >= warmup_iters:

@@ -55,7 +55,7 @@ def postprocess(
     iou_threshold: float,
     max_detections: int = 300,
     multi_label: bool = True,
-    max_candidates: int = 10_000,
+    max_candidates: int = 3_000,
 ) -> list[torch.Tensor]:
     """Decoded model output -> detections per image.
 
