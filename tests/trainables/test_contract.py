@@ -57,7 +57,7 @@ def test_trainable_contract_under_real_ray(name, demo_spec, tmp_path, local_ray)
             storage_path=str(tmp_path),
             failure_config=tune.FailureConfig(max_failures=1),
             verbose=0,
-        ),  # fmt: skip
+        ),
     )
     (result,) = list(tuner.fit())
     assert result.error is None, result.error
