@@ -1,18 +1,21 @@
 """Compaction: remove conv filters that pruning zeroed, for a smaller dense model.
 
 A filter whose weights (and bias) are all zero makes its output channel a constant
-``a = act(BN(0))`` over the whole map; a consumer conv sees that constant, so the channel can
-go if its contribution can be folded into the consumer exactly:
+``a = act(BN(0))`` over the whole map. A linear ``shortcut`` adds channels position by
+position, so channel c of a residual stream is the sum of the channels c of every conv that
+feeds the stream: those convs form a *group*, removed together or not at all. A group can go
+when all its filters are dead and every reader can absorb the stream's constant (the sum of
+its members' constants) exactly:
 
-- a 1x1 (or unpadded) consumer conv: ``W[:, c] * a`` summed over the kernel is added to the
-  consumer's bias, or subtracted from its BN running mean;
-- a padded k x k consumer: only when ``a == 0`` (at the border the zero padding would
+- a 1x1 (or unpadded) conv folds ``W[:, c] * a`` (summed over the kernel) into its bias or
+  its BN running mean;
+- a padded k x k conv only when the constant is 0 (at the border the zero padding would
   otherwise differ from the constant).
 
-Channels are followed through ``route`` (concatenation offsets), ``upsample`` and
-``maxpool``. A channel read by anything else (shortcut, PEP/EP/mobile/FCA, a head, a
-depthwise conv) stays. The result is checked: :func:`compact` raises if the compacted
-model's outputs differ from the original's.
+Channels are followed through ``route`` (concatenation offsets), ``upsample``, ``maxpool``
+and linear ``shortcut``. A channel read by anything else (PEP/EP/mobile/FCA, a head, a
+depthwise conv, a shortcut with an activation) stays. :func:`compact` checks its result and
+raises if the compacted model's outputs differ from the original's.
 """
 
 from __future__ import annotations
@@ -22,51 +25,78 @@ import dataclasses
 import torch
 from torch import nn
 
-from yolo.config import ConvBlock, MaxPoolBlock, RouteBlock, UpsampleBlock
+from yolo.config import ConvBlock, MaxPoolBlock, RouteBlock, ShortcutBlock, UpsampleBlock
 from yolo.model import Darknet
 
 Channel = tuple[int, int]  # (conv block index, output channel)
+Terms = frozenset  # the conv channels summed into one stream position
 
 
-def _provenance(model: Darknet) -> tuple[list[list[Channel | None]], dict[Channel, list]]:
-    """For every block, where each output channel comes from; and who reads each conv
-    channel as ``(consumer block, input position)`` or ``(block, None)`` for non-conv readers."""
-    origin: list[list[Channel | None]] = []
-    readers: dict[Channel, list] = {}
-    channels = [None] * model.cfg.net.channels
+@dataclasses.dataclass
+class _Graph:
+    origin: list[list[Terms | None]]  # per block, per output position: its terms
+    readers: list[tuple[int, int | None, Terms]]  # (block, input position or None, terms)
+    group: dict[Channel, Channel]  # union-find parent: channels tied by shortcuts
+
+
+def _find(group: dict[Channel, Channel], c: Channel) -> Channel:
+    while group.setdefault(c, c) != c:
+        group[c] = group[group[c]]
+        c = group[c]
+    return c
+
+
+def _graph(model: Darknet) -> _Graph:
+    origin: list[list[Terms | None]] = []
+    readers: list[tuple[int, int | None, Terms]] = []
+    group: dict[Channel, Channel] = {}
+    network_input: list[Terms | None] = [None] * model.cfg.net.channels
     for i, (block, shape) in enumerate(zip(model.cfg.blocks, model.shapes)):
-        previous = origin[i - 1] if i else channels
+        previous = origin[i - 1] if i else network_input
         if isinstance(block, RouteBlock):
-            origin.append([c for s in shape.sources for c in origin[s]])
+            origin.append([t for s in shape.sources for t in origin[s]])
             continue
         if isinstance(block, (UpsampleBlock, MaxPoolBlock)):
             origin.append(list(previous))
             continue
-        inputs = [previous] + [origin[s] for s in shape.sources]
+        if isinstance(block, ShortcutBlock) and block.activation == "linear":
+            merged: list[Terms | None] = []
+            for a, b in zip(previous, origin[shape.sources[0]]):
+                if a is None or b is None:
+                    for terms in (a, b):  # a live operand makes the other's channel needed
+                        if terms is not None:
+                            readers.append((i, None, terms))
+                    merged.append(None)
+                    continue
+                first = next(iter(a))
+                for c in (*a, *b):
+                    group[_find(group, c)] = _find(group, first)
+                merged.append(a | b)
+            origin.append(merged)
+            continue
         usable = isinstance(block, ConvBlock) and block.groups == 1
-        for stream in inputs:
-            for position, source in enumerate(stream):
-                if source is not None:
-                    readers.setdefault(source, []).append((i, position if usable else None))
+        streams = [previous] + [origin[s] for s in shape.sources]
+        for stream in streams:
+            for position, terms in enumerate(stream):
+                if terms is not None:
+                    readers.append((i, position if usable else None, terms))
         if isinstance(block, ConvBlock):
-            origin.append([(i, c) for c in range(shape.out_channels)])
+            origin.append([frozenset({(i, c)}) for c in range(shape.out_channels)])
         else:
             origin.append([None] * shape.out_channels)
-    return origin, readers
+    return _Graph(origin, readers, group)
 
 
 @torch.no_grad()
 def _constant(module: nn.Module, channel: int) -> float:
     """The value a dead filter's channel takes everywhere (eval-mode BN, then activation)."""
     conv, bn, act = module.conv, module.bn, module.act
-    value = (
-        conv.bias[channel].view(1, 1, 1, 1).clone()
-        if conv.bias is not None
-        else torch.zeros(1, 1, 1, 1)
-    )
+    value = torch.zeros(1, 1, 1, 1)
+    if conv.bias is not None:
+        value = value + conv.bias[channel].cpu()
     if bn is not None:
         scale = bn.weight[channel] / torch.sqrt(bn.running_var[channel] + bn.eps)
-        value = (value - bn.running_mean[channel]) * scale + bn.bias[channel]
+        value = (value - bn.running_mean[channel].cpu()) * scale.cpu() + bn.bias[channel].cpu()
     return float(act(value).item())
 
 
@@ -78,8 +108,7 @@ def dead_channels(model: Darknet) -> dict[Channel, float]:
         if not isinstance(block, ConvBlock) or i in prediction:
             continue
         module = model.blocks[i]
-        weight = module.conv.weight.detach().flatten(1)
-        zero = (weight == 0).all(1)
+        zero = (module.conv.weight.detach().flatten(1) == 0).all(1)
         if module.conv.bias is not None:
             zero &= module.conv.bias.detach() == 0
         for c in zero.nonzero().flatten().tolist():
@@ -88,20 +117,26 @@ def dead_channels(model: Darknet) -> dict[Channel, float]:
 
 
 def removable_channels(model: Darknet) -> dict[Channel, float]:
-    """Dead channels whose every reader can absorb them exactly."""
-    _, readers = _provenance(model)
-    keep: dict[Channel, float] = {}
-    for channel, value in dead_channels(model).items():
-        ok = bool(readers.get(channel))
-        for consumer, position in readers.get(channel, []):
-            block = model.cfg.blocks[consumer]
-            if position is None or not isinstance(block, ConvBlock):
-                ok = False
-            elif block.padding and value != 0.0:
-                ok = False
-        if ok:
-            keep[channel] = value
-    return keep
+    """Dead channels whose whole shortcut group can go, with their constants."""
+    graph = _graph(model)
+    dead = dead_channels(model)
+    members: dict[Channel, list[Channel]] = {}
+    for channel in list(dead) + list(graph.group):
+        members.setdefault(_find(graph.group, channel), []).append(channel)
+    ok = {root: all(c in dead for c in cs) for root, cs in members.items()}
+    read = set()
+    for consumer, position, terms in graph.readers:
+        root = _find(graph.group, next(iter(terms)))
+        read.add(root)
+        block = model.cfg.blocks[consumer]
+        value = sum(dead.get(t, 0.0) for t in terms)
+        if position is None or not isinstance(block, ConvBlock):
+            ok[root] = False
+        elif block.padding and value != 0.0:
+            ok[root] = False
+    return {
+        c: dead[c] for c in dead if ok.get(_find(graph.group, c)) and _find(graph.group, c) in read
+    }
 
 
 @torch.no_grad()
@@ -109,29 +144,26 @@ def compact(model: Darknet, *, check_size: int = 64, atol: float = 1e-4) -> Dark
     """A smaller dense model with the same outputs (checked on a random input)."""
     model = model.eval()
     removed = removable_channels(model)
-    origin, _ = _provenance(model)
-    state = {k: v.clone() for k, v in model.state_dict().items()}
-    keep_out = {i: torch.ones(s.out_channels, dtype=torch.bool) for i, s in enumerate(model.shapes)}
-    for i, c in removed:
-        keep_out[i][c] = False
+    graph = _graph(model)
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     blocks = list(model.cfg.blocks)
     for i, block in enumerate(model.cfg.blocks):
         if not isinstance(block, ConvBlock):
             continue
         prefix = f"blocks.{i}."
         weight = state[prefix + "conv.weight"]
-        stream = origin[i - 1] if i else [None] * model.cfg.net.channels
-        keep_in = torch.tensor([src is None or src not in removed for src in stream])
+        stream = graph.origin[i - 1] if i else [None] * model.cfg.net.channels
+        gone = [terms is not None and all(t in removed for t in terms) for terms in stream]
         shift = torch.zeros(weight.shape[0])
-        for position, src in enumerate(stream):
-            if src is not None and src in removed:
-                shift += weight[:, position].sum((1, 2)) * removed[src]
+        for position, terms in enumerate(stream):
+            if gone[position]:
+                shift += weight[:, position].sum((1, 2)) * sum(removed[t] for t in terms)
         if prefix + "bn.running_mean" in state:
             state[prefix + "bn.running_mean"] -= shift
-        elif prefix + "conv.bias" in state:
+        else:
             state[prefix + "conv.bias"] += shift
-        rows = keep_out[i]
-        state[prefix + "conv.weight"] = weight[rows][:, keep_in].contiguous()
+        rows = torch.tensor([(i, c) not in removed for c in range(weight.shape[0])])
+        state[prefix + "conv.weight"] = weight[rows][:, ~torch.tensor(gone)].contiguous()
         for key in ("conv.bias", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var"):
             if prefix + key in state:
                 state[prefix + key] = state[prefix + key][rows].contiguous()

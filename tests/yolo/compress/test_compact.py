@@ -53,13 +53,29 @@ def test_padded_consumers_take_only_zero_constants(tiny) -> None:
         assert torch.allclose(tiny(x), smaller(x), atol=1e-5)
 
 
-def test_shortcut_channels_are_never_removed() -> None:
+def test_shortcut_groups_go_together_or_not_at_all() -> None:
+    # yolov3: shortcut 4 adds block 3 to block 1; block 2 (1x1) reads block 1, block 5
+    # (3x3, padded) reads the sum. Channel c of the stream is (1, c) + (3, c).
     model = create_model("yolov3", num_classes=2, width=0.25).eval()
     with torch.no_grad():
-        model.blocks[3].conv.weight.zero_()  # block 3 is added to block 1 by shortcut 4
-    assert (3, 0) in dead_channels(model)
-    assert not any(i == 3 for i, _ in removable_channels(model))
-    assert compact(model).cfg.blocks[3].filters == model.cfg.blocks[3].filters
+        model.blocks[3].conv.weight[:4] = 0  # only one member of each group dead: keep
+    assert (3, 0) in dead_channels(model) and not removable_channels(model)
+    with torch.no_grad():
+        model.blocks[1].conv.weight[:4] = 0
+        for i in (1, 3):  # both members' constants 0, so the padded reader can take them
+            model.blocks[i].bn.bias[:4] = 0
+            model.blocks[i].bn.running_mean[:4] = 0
+        model.blocks[1].bn.bias[4:6] = 1.0  # channels 4, 5: dead but constant 1 -> stay
+        model.blocks[1].conv.weight[4:6] = 0
+        model.blocks[3].conv.weight[4:6] = 0
+    assert sorted(removable_channels(model)) == [(1, c) for c in range(4)] + [
+        (3, c) for c in range(4)
+    ]
+    smaller = compact(model)
+    assert smaller.cfg.blocks[1].filters == smaller.cfg.blocks[3].filters == 16 - 4
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(model(x), smaller(x), atol=1e-5)
 
 
 def test_export_compact_command(tiny, tmp_path, capsys) -> None:
