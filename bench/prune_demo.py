@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from results_io import write_results
 
+from yolo.compress.compact import compact
 from yolo.compress.cs import CSConfig, SoftMaskCallback, run_cs
 from yolo.compress.lth import LTHConfig, run_lth
 from yolo.compress.masks import MaskCallback, prunable_parameters
@@ -34,7 +35,15 @@ def measure(path: Path, spec: Path, img_size: int) -> dict:
     model = load_checkpoint(path).model
     test = create_dataloader(spec, "test", img_size=img_size, batch_size=32)
     profile = profile_model(model, img_size, latency_runs=20)
+    smaller = compact(model)
+    compacted = profile_model(smaller, img_size, latency_runs=20)
     return {
+        "compacted": {
+            "test_map50_voc07": round(evaluate(smaller, test).result.map50, 4),
+            "params": compacted.params,
+            "dense_macs": compacted.macs,
+            "latency_ms": round(compacted.latency_ms, 2),
+        },
         "test_map50_voc07": round(evaluate(model, test).result.map50, 4),
         "nonzero_params": profile.nonzero_params,
         "effective_macs": profile.effective_macs,
@@ -88,7 +97,22 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="steps timed for the overhead")
     parser.add_argument("--runs", type=Path, default=Path("runs/bench_prune_demo"))
     parser.add_argument("--out", type=Path, default=Path("bench/results/prune_demo.json"))
+    parser.add_argument(
+        "--measure-only",
+        action="store_true",
+        help="re-measure the tickets of an earlier run into the same JSON",
+    )
     args = parser.parse_args()
+    if args.measure_only:
+        payload = json.loads(args.out.read_text())
+        payload["results"]["dense"] = measure(args.teacher, args.data, args.img_size)
+        for name in ("lth_global", "lth_local", "cs"):
+            payload["results"][name] = measure(
+                args.runs / name / "ticket.pt", args.data, args.img_size
+            )
+        args.out.write_text(json.dumps(payload, indent=2) + "\n")
+        print(json.dumps(payload["results"], indent=1))
+        return
     if not args.teacher.is_file():
         raise SystemExit(f"{args.teacher} not found: run bench/train_demo.py first")
 
