@@ -131,6 +131,13 @@ class MethodTrainable(ABC):
             raise ValueError(f"trainable '{self.name}': 'model' and 'data' are required")
         return TrainConfig(out=str(self.work), hyp=hyp, **settings)
 
+    def method_config(self, cls: type) -> Any:
+        """The method's config dataclass from this trial's method keys."""
+        values = {k: v for k, v in self.config.items() if k in self.method_keys}
+        if "ignored_layers" in values:
+            values["ignored_layers"] = tuple(values["ignored_layers"])
+        return cls(**values)
+
     @abstractmethod
     def execute(self, train: TrainConfig) -> None:
         """Run (or resume, from the files in ``self.work``) the method."""

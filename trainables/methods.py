@@ -46,14 +46,7 @@ class LTHTrainable(MethodTrainable):
     }
 
     def execute(self, train: TrainConfig) -> None:
-        keys = self.method_keys
-        lth = LTHConfig(
-            **{
-                k: (tuple(v) if k == "ignored_layers" else v)
-                for k, v in self.config.items()
-                if k in keys
-            }
-        )
+        lth = self.method_config(LTHConfig)
         run_lth(train, lth, callbacks=[self.reporter()], progress=False)
 
     def checkpoint_files(self) -> list[Path]:
@@ -79,14 +72,7 @@ class CSTrainable(MethodTrainable):
     }
 
     def execute(self, train: TrainConfig) -> None:
-        keys = self.method_keys
-        cs = CSConfig(
-            **{
-                k: (tuple(v) if k == "ignored_layers" else v)
-                for k, v in self.config.items()
-                if k in keys
-            }
-        )
+        cs = self.method_config(CSConfig)
         run_cs(train, cs, callbacks=[self.reporter()], progress=False)
 
     def checkpoint_files(self) -> list[Path]:

@@ -72,20 +72,23 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
         raise ValueError(f"{where}: {exc}") from None
 
 
+def read_yaml_mapping(path: str | Path, what: str) -> dict[str, Any]:
+    """A YAML file that must hold a mapping; missing or malformed files are one-line errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} file not found: {path}")
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: malformed YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(loaded, dict):
+        raise ValueError(f"{path}: expected a mapping of {what} settings")
+    return loaded
+
+
 def load_hyp(path: str | Path | None, overrides: dict[str, Any] | None = None) -> Hyp:
     """Seed defaults, updated by a YAML file and then by ``overrides``."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"hyp file not found: {path}")
-        try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{path}: malformed YAML ({getattr(exc, 'problem', exc)})") from None
-        if not isinstance(loaded, dict):
-            raise ValueError(f"{path}: expected a mapping of hyper-parameters")
-        data.update(loaded)
+    data: dict[str, Any] = read_yaml_mapping(path, "hyp") if path is not None else {}
     data.update(overrides or {})
     return _build(Hyp, data, str(path) if path else "hyp")
 

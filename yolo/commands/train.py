@@ -6,8 +6,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 HELP = "train a detector (SGD, the seed's schedule, EMA, checkpoints every epoch, --resume)"
 
 # CLI flag -> TrainConfig field, for options that map one to one
@@ -55,17 +53,9 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
 
 def read_config_file(path: Path | None) -> dict[str, Any]:
     """The ``--config`` YAML as a mapping (empty when not given)."""
-    if path is None:
-        return {}
-    if not path.is_file():
-        raise FileNotFoundError(f"config file not found: {path}")
-    try:
-        loaded = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: malformed YAML ({getattr(exc, 'problem', exc)})") from None
-    if not isinstance(loaded, dict):
-        raise ValueError(f"{path}: expected a mapping of settings")
-    return loaded
+    from yolo.train_config import read_yaml_mapping
+
+    return read_yaml_mapping(path, "config") if path is not None else {}
 
 
 def build_config(args: argparse.Namespace, settings: dict[str, Any] | None = None) -> Any:
