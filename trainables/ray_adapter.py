@@ -6,6 +6,7 @@ checkpoint=Checkpoint.from_directory(...))`` and ``tune.get_checkpoint()``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,10 +17,12 @@ def in_session() -> bool:
     """True inside a Tune trial (a trainable can also run as a plain function)."""
     from ray import tune
 
-    try:
-        return tune.get_context().get_trial_id() is not None
-    except Exception:  # no session: Ray raises different types across versions
-        return False
+    with warnings.catch_warnings():  # outside a trial Ray warns, then answers None
+        warnings.simplefilter("ignore")
+        try:
+            return tune.get_context().get_trial_id() is not None
+        except Exception:  # no session: Ray raises different types across versions
+            return False
 
 
 def report(metrics: dict[str, Any], checkpoint_dir: Path | None = None) -> None:

@@ -1,0 +1,63 @@
+"""A search space as an Optuna define-by-run function (what Ray's OptunaSearch drives).
+
+Single method: parameters keep their names. Several methods: ``method`` is a categorical and
+each method's own parameters are suggested as ``<method>.<name>`` only when it is drawn, so
+Optuna sees a consistent distribution per name and the fronts of all methods compete in one
+study. The returned constants (model, data, fixed settings) complete every trial's config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from search_spaces.schema import Param, SearchSpace
+
+METHOD_KEY = "method"
+
+
+def _suggest(trial: Any, name: str, param: Param) -> Any:
+    if param.kind == "categorical":
+        return trial.suggest_categorical(name, list(param.choices))
+    if param.kind == "int":
+        return trial.suggest_int(name, int(param.low), int(param.high))
+    return trial.suggest_float(name, param.low, param.high, log=param.kind == "loguniform")
+
+
+def define_by_run(space: SearchSpace, data: str | None = None) -> Callable[[Any], dict[str, Any]]:
+    """``f(trial) -> constants`` suggesting every parameter of ``space`` on ``trial``."""
+    constants = {"model": space.model, "data": data or space.data, **space.fixed}
+    if constants["data"] is None:
+        raise ValueError(f"{space.source}: data: no dataset spec (give 'data:' or --data)")
+
+    def suggest(trial: Any) -> dict[str, Any]:
+        for param in space.shared:
+            _suggest(trial, param.name, param)
+        if space.multi_method:
+            method = trial.suggest_categorical(METHOD_KEY, list(space.methods))
+            for param in space.space[method]:
+                _suggest(trial, f"{method}.{param.name}", param)
+        else:
+            for param in space.space[space.methods[0]]:
+                _suggest(trial, param.name, param)
+        return dict(constants)
+
+    return suggest
+
+
+def method_config(config: dict[str, Any], methods: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
+    """(method, its own config) from a trial config of a single- or multi-method study."""
+    if len(methods) == 1:
+        return methods[0], dict(config)
+    method = config[METHOD_KEY]
+    own: dict[str, Any] = {}
+    for key, value in config.items():
+        if key == METHOD_KEY:
+            continue
+        prefix, _, name = key.partition(".")
+        if name:
+            if prefix == method:
+                own[name] = value
+        else:
+            own[key] = value
+    return method, own

@@ -1,0 +1,136 @@
+"""Search spaces: shipped YAMLs validate, bad ones fail with file/key/allowed, and the
+Optuna define-by-run draws in bounds, conditionally on the method."""
+
+from __future__ import annotations
+
+import re
+
+import optuna
+import pytest
+import yaml
+
+from search_spaces import SHIPPED, shipped_path
+from search_spaces.optuna_space import define_by_run, method_config
+from search_spaces.schema import SpaceError, check_fits, load_space
+
+GOOD = {
+    "method": "lth",
+    "model": "yolov3-tiny",
+    "data": "data.yaml",
+    "objectives": [{"metric": "map50", "mode": "max"}, {"metric": "macs", "mode": "min"}],
+    "fixed": {"epochs": 2},
+    "space": {"rate": {"type": "float", "low": 0.1, "high": 0.5},
+              "lr0": {"type": "loguniform", "low": 1e-4, "high": 1e-2}},
+}  # fmt: skip
+
+
+def _write(tmp_path, data) -> str:
+    path = tmp_path / "space.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_spaces_validate(name: str) -> None:
+    space = load_space(shipped_path(name))
+    assert space.objectives[0].metric == "map50"
+    assert space.search.sampler == "nsga2" and space.search.num_samples >= 8
+
+
+def _bad(**changes):
+    data = {**GOOD, **changes}
+    return {k: v for k, v in data.items() if v is not None}
+
+
+BAD = {
+    "unknown method": (_bad(method="prune"), r"method: unknown method 'prune'; valid methods: cs, lth, train"),
+    "parameter the trainable does not accept": (
+        _bad(space={"rat": {"type": "float", "low": 0, "high": 1}}),
+        r"space\.rat: trainable 'lth' does not accept it; allowed: .*rate"),
+    "low > high": (_bad(space={"rate": {"type": "float", "low": 0.5, "high": 0.1}}),
+                   r"space\.rate: low must be <= high, got low=0.5 > high=0.1"),
+    "unknown metric": (_bad(objectives=[{"metric": "mAP", "mode": "max"}]),
+                       r"objectives\[0\]\.metric: unknown metric 'mAP'; allowed: .*map50"),
+    "bad mode": (_bad(objectives=[{"metric": "map50", "mode": "up"}]), r"objectives\[0\]\.mode: must be min or max"),
+    "unknown kind": (_bad(space={"rate": {"type": "normal", "low": 0, "high": 1}}), r"space\.rate\.type: must be one of float, int"),
+    "loguniform at zero": (_bad(space={"lr0": {"type": "loguniform", "low": 0, "high": 1}}), r"loguniform needs low > 0"),
+    "unknown top key": (_bad(trials=3), r"trials: unknown key; allowed:"),
+    "unknown sampler": (_bad(search={"sampler": "cmaes"}), r"search\.sampler: must be one of nsga2, tpe, random"),
+    "fixed key nobody accepts": (_bad(fixed={"penalty": 1e-8}), r"fixed\.penalty: no trainable of this study accepts it"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_spaces(tmp_path, case: str) -> None:
+    data, pattern = BAD[case]
+    with pytest.raises(SpaceError) as info:
+        load_space(_write(tmp_path, data))
+    message = str(info.value)
+    assert re.search(pattern, message), message
+    assert message.startswith(str(tmp_path / "space.yaml")) and "\n" not in message
+
+
+def test_resources_larger_than_the_cluster(tmp_path) -> None:
+    space = load_space(_write(tmp_path, {**GOOD, "resources": {"cpu": 4, "gpu": 0.25}}))
+    with pytest.raises(
+        SpaceError, match=r"resources\.cpu: a trial asks for 4 but the cluster has 2"
+    ):
+        check_fits(space, {"CPU": 2.0})
+    with pytest.raises(
+        SpaceError, match=r"resources\.gpu: a trial asks for 0\.25 but the cluster has 0"
+    ):
+        check_fits(space, {"CPU": 8.0})
+    check_fits(space, {"CPU": 8.0, "GPU": 1.0})
+
+
+@pytest.mark.parametrize("sampler", [optuna.samplers.NSGAIISampler, optuna.samplers.TPESampler])
+def test_define_by_run_draws_in_bounds(tmp_path, sampler) -> None:
+    space = load_space(_write(tmp_path, GOOD))
+    suggest = define_by_run(space)
+    study = optuna.create_study(directions=["maximize", "minimize"] if sampler is optuna.samplers.NSGAIISampler else ["maximize"],
+                                sampler=sampler(seed=0))  # fmt: skip
+    seen = []
+
+    def objective(trial):
+        constants = suggest(trial)
+        params = trial.params
+        assert 0.1 <= params["rate"] <= 0.5 and 1e-4 <= params["lr0"] <= 1e-2
+        assert constants == {
+            "model": "yolov3-tiny",
+            "data": str(tmp_path / "data.yaml"),
+            "epochs": 2,
+        }
+        seen.append(params["rate"])
+        return (params["rate"], params["lr0"]) if len(study.directions) == 2 else params["rate"]
+
+    study.optimize(objective, n_trials=6)
+    assert len(set(seen)) == 6
+
+
+def test_multi_method_space_is_conditional(tmp_path) -> None:
+    space = load_space(shipped_path("demo"))
+    assert space.multi_method and space.methods == ("lth", "cs")
+    suggest = define_by_run(space, data=str(tmp_path / "d.yaml"))
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    methods = set()
+    for _ in range(12):
+        trial = study.ask()
+        suggest(trial)
+        method = trial.params["method"]
+        methods.add(method)
+        other = "cs" if method == "lth" else "lth"
+        assert any(k.startswith(f"{method}.") for k in trial.params)
+        assert not any(k.startswith(f"{other}.") for k in trial.params)
+        chosen, config = method_config({**trial.params, "epochs": 3}, space.methods)
+        assert chosen == method and "method" not in config and config["epochs"] == 3
+        assert all("." not in k for k in config)
+        study.tell(trial, 0.0)
+    assert methods == {"lth", "cs"}
+
+
+def test_missing_and_malformed_files(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="search space not found"):
+        load_space(tmp_path / "none.yaml")
+    (tmp_path / "bad.yaml").write_text("method: [lth\n")
+    with pytest.raises(SpaceError, match=r"bad\.yaml:\d+: malformed YAML"):
+        load_space(tmp_path / "bad.yaml")
