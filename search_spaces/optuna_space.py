@@ -24,13 +24,20 @@ def _suggest(trial: Any, name: str, param: Param) -> Any:
     return trial.suggest_float(name, param.low, param.high, log=param.kind == "loguniform")
 
 
-def define_by_run(space: SearchSpace, data: str | None = None) -> Callable[[Any], dict[str, Any]]:
-    """``f(trial) -> constants`` suggesting every parameter of ``space`` on ``trial``."""
-    constants = {"model": space.model, "data": data or space.data, **space.fixed}
-    if constants["data"] is None:
-        raise ValueError(f"{space.source}: data: no dataset spec (give 'data:' or --data)")
+class DefineByRun:
+    """``f(trial) -> constants`` suggesting every parameter of ``space`` on ``trial``.
 
-    def suggest(trial: Any) -> dict[str, Any]:
+    A class, not a closure, so that Ray can pickle the searcher with it (study checkpoints).
+    """
+
+    def __init__(self, space: SearchSpace, data: str | None = None) -> None:
+        self.space = space
+        self.constants = {"model": space.model, "data": data or space.data, **space.fixed}
+        if self.constants["data"] is None:
+            raise ValueError(f"{space.source}: data: no dataset spec (give 'data:' or --data)")
+
+    def __call__(self, trial: Any) -> dict[str, Any]:
+        space = self.space
         for param in space.shared:
             _suggest(trial, param.name, param)
         if space.multi_method:
@@ -40,9 +47,11 @@ def define_by_run(space: SearchSpace, data: str | None = None) -> Callable[[Any]
         else:
             for param in space.space[space.methods[0]]:
                 _suggest(trial, param.name, param)
-        return dict(constants)
+        return dict(self.constants)
 
-    return suggest
+
+def define_by_run(space: SearchSpace, data: str | None = None) -> Callable[[Any], dict[str, Any]]:
+    return DefineByRun(space, data)
 
 
 def method_config(config: dict[str, Any], methods: tuple[str, ...]) -> tuple[str, dict[str, Any]]:

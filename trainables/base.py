@@ -95,6 +95,7 @@ class MethodTrainable(ABC):
     method_keys: ClassVar[dict[str, type]] = {}
 
     def __init__(self) -> None:
+        self.__name__ = self.name  # the trial names Ray shows
         self.work = Path("runs/trial")
         self.restored = False
         self.started = time.perf_counter()

@@ -16,6 +16,7 @@ class MultiMethodTrainable:
         for method in methods:
             get_trainable(method)  # unknown names fail here, before any trial
         self.methods = methods
+        self.__name__ = "+".join(methods)  # the trial names Ray shows
 
     def __call__(self, config: dict[str, Any]) -> None:
         method, own = method_config(config, self.methods)

@@ -15,7 +15,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-# name -> module; modules outside ``yolo`` (Ray, MLflow) are registered by later packages
+# name -> module; each imports its heavy dependencies (Ray, MLflow) only inside ``run``
 COMMANDS: dict[str, str] = {
     "info": "yolo.commands.info",
     "data": "yolo.commands.data",
@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "score": "yolo.commands.score",
     "prune": "yolo.commands.prune",
     "export": "yolo.commands.export",
+    "tune": "trainables.command",  # imports Ray only when it runs
 }
 
 

@@ -1,0 +1,66 @@
+"""`yct tune`: a real multi-method NSGA-II study on local Ray, and bad input before Ray."""
+
+from __future__ import annotations
+
+import pytest
+import ray
+import yaml
+
+from yolo.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+def _space(tmp_path, demo_spec, **search):
+    data = {
+        "method": ["lth", "cs"],
+        "model": "yolov3-tiny",
+        "data": str(demo_spec),
+        "objectives": [{"metric": "map50", "mode": "max"}, {"metric": "macs", "mode": "min"}],
+        "fixed": {"width": 0.25, "img_size": 64, "epochs": 1, "batch_size": 8, "rewind_epoch": 0,
+                  "latency_runs": 0, "warmup_epochs": 0.0},
+        "space": {"lr0": {"type": "loguniform", "low": 1e-3, "high": 1e-2},
+                  "lth": {"rate": {"type": "float", "low": 0.2, "high": 0.6},
+                          "rounds": {"type": "int", "low": 1, "high": 1}},
+                  "cs": {"penalty": {"type": "loguniform", "low": 1e-5, "high": 1e-3},
+                         "rounds": {"type": "int", "low": 1, "high": 1}}},
+        "search": {"sampler": "nsga2", "num_samples": 4, "max_concurrent": 2, "seed": 0, **search},
+        "resources": {"cpu": 1, "gpu": 0},
+    }  # fmt: skip
+    path = tmp_path / "space.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture
+def fresh_ray():
+    yield
+    ray.shutdown()
+
+
+def test_a_real_multi_method_study(tmp_path, demo_spec, capsys, fresh_ray) -> None:
+    space = _space(tmp_path, demo_spec)
+    assert main(["tune", str(space), "--storage", str(tmp_path / "runs"), "--name", "s"]) == 0
+    out = capsys.readouterr().out
+    assert "4 trials (0 errored)" in out
+    from ray import tune
+
+    trials = tune.ExperimentAnalysis(str(tmp_path / "runs" / "s")).trials
+    assert len(trials) == 4
+    assert {t.config["method"] for t in trials} <= {"lth", "cs"}
+    for t in trials:
+        assert t.status == "TERMINATED"
+        assert t.last_result["map50"] >= 0 and t.last_result["macs"] > 0
+        own = [k for k in t.config if "." in k]
+        assert own and all(k.startswith(t.config["method"] + ".") for k in own)
+
+
+def test_bad_space_fails_before_ray(tmp_path, demo_spec, capsys) -> None:
+    space = _space(tmp_path, demo_spec)
+    text = space.read_text().replace("rate:", "rat:")
+    space.write_text(text)
+    assert main(["tune", str(space)]) == 2
+    err = capsys.readouterr().err
+    assert "space.lth.rat: trainable 'lth' does not accept it" in err and "\n" not in err.strip()
+    assert not ray.is_initialized()
+    assert main(["tune", str(space), "--num-samples", "0"]) == 2
