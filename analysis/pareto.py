@@ -1,0 +1,72 @@
+"""Pareto fronts and hypervolume as pure array functions, for any mix of directions.
+
+Points are ``(n, k)`` arrays of objective values, one row a trial; ``directions`` says per
+column ``"min"`` or ``"max"``. Internally every column is turned into minimisation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def _as_min(points: np.ndarray, directions: Sequence[str]) -> np.ndarray:
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 2:
+        raise ValueError(f"points must be (n, k), got shape {points.shape}")
+    if len(directions) != points.shape[1]:
+        raise ValueError(f"{len(directions)} directions for {points.shape[1]} objectives")
+    bad = [d for d in directions if d not in ("min", "max")]
+    if bad:
+        raise ValueError(f"directions must be 'min' or 'max', got {bad[0]!r}")
+    signs = np.array([1.0 if d == "min" else -1.0 for d in directions])
+    return points * signs
+
+
+def non_dominated(points: np.ndarray, directions: Sequence[str]) -> np.ndarray:
+    """(n,) bool: rows no other row dominates (at least as good everywhere, better once).
+
+    Identical rows do not dominate each other (both stay); rows with NaN are never on the
+    front; infinities compare as numbers.
+    """
+    p = _as_min(points, directions)
+    valid = ~np.isnan(p).any(1)
+    front = valid.copy()
+    for i in np.flatnonzero(valid):
+        others = p[valid]
+        dominated = np.all(others <= p[i], 1) & np.any(others < p[i], 1)
+        front[i] = not dominated.any()
+    return front
+
+
+def _hv_min(points: np.ndarray, reference: np.ndarray) -> float:
+    """Hypervolume dominated by ``points`` (minimisation) inside the box up to ``reference``."""
+    if not len(points):
+        return 0.0
+    if points.shape[1] == 1:
+        return float(max(0.0, reference[0] - points[:, 0].min()))
+    order = np.argsort(points[:, 0], kind="stable")
+    points = points[order]
+    volume = 0.0
+    for i in range(len(points)):
+        upper = points[i + 1, 0] if i + 1 < len(points) else reference[0]
+        width = upper - points[i, 0]
+        if width > 0:
+            volume += width * _hv_min(points[: i + 1, 1:], reference[1:])
+    return volume
+
+
+def hypervolume(points: np.ndarray, reference: Sequence[float], directions: Sequence[str]) -> float:
+    """Volume of objective space dominated by ``points`` and bounded by ``reference``.
+
+    ``reference`` is a point worse than every interesting trial in every objective (e.g.
+    mAP 0, MACs of the dense model); points not strictly better than it in every objective
+    add nothing. Exact, by slicing along the objectives (fine for study-sized fronts).
+    """
+    p = _as_min(points, directions)
+    ref = _as_min(np.asarray([reference], dtype=np.float64), directions)[0]
+    inside = p[~np.isnan(p).any(1) & np.all(p < ref, 1)]
+    if np.isinf(inside).any():
+        return float("inf")
+    return _hv_min(inside[non_dominated(inside, ["min"] * p.shape[1])], ref)
