@@ -16,6 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--address", help="Ray cluster address ('auto' on a cluster node)")
     parser.add_argument("--storage", default="runs/tune", help="results folder or URI (s3://…)")
     parser.add_argument("--name", help="study name (default: the YAML's file name)")
+    parser.add_argument("--mlflow-uri", help="MLflow tracking URI (sqlite:///mlruns.db)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted study")
 
 
@@ -33,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
     options = StudyOptions(name=args.name or args.space.stem, storage=args.storage,
                            data=str(Path(args.data).resolve()) if args.data else None,
                            num_samples=args.num_samples, max_concurrent=args.max_concurrent,
-                           address=args.address, resume=args.resume)  # fmt: skip
+                           address=args.address, resume=args.resume,
+                           mlflow_uri=args.mlflow_uri)  # fmt: skip
     results = run_study(space, options)
     metrics = [o.metric for o in space.objectives]
     errored = sum(1 for r in results if r.error is not None)

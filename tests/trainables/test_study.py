@@ -40,7 +40,9 @@ def fresh_ray():
 
 def test_a_real_multi_method_study(tmp_path, demo_spec, capsys, fresh_ray) -> None:
     space = _space(tmp_path, demo_spec)
-    assert main(["tune", str(space), "--storage", str(tmp_path / "runs"), "--name", "s"]) == 0
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    assert main(["tune", str(space), "--storage", str(tmp_path / "runs"), "--name", "s",
+                 "--mlflow-uri", uri]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert "4 trials (0 errored)" in out
     from ray import tune
@@ -53,6 +55,25 @@ def test_a_real_multi_method_study(tmp_path, demo_spec, capsys, fresh_ray) -> No
         assert t.last_result["map50"] >= 0 and t.last_result["macs"] > 0
         own = [k for k in t.config if "." in k]
         assert own and all(k.startswith(t.config["method"] + ".") for k in own)
+    # MLflow: one parent run, four nested trial runs with per-epoch metrics and tags
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("s")
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("kind") == "study"]
+    children = [r for r in runs if r.data.tags.get("kind") == "trial"]
+    assert len(parents) == 1 and len(children) == 4
+    parent = parents[0]
+    assert all(c.data.tags["mlflow.parentRunId"] == parent.info.run_id for c in children)
+    assert all(c.data.tags["method"] in ("lth", "cs") and c.data.tags["model"] == "yolov3-tiny"
+               for c in children)  # fmt: skip
+    assert all("map50" in c.data.metrics and "macs" in c.data.metrics for c in children)
+    history = client.get_metric_history(children[0].info.run_id, "map50")
+    assert len(history) >= 1
+    on_front = [c for c in children if c.data.tags.get("pareto") == "true"]
+    assert 1 <= len(on_front) <= 4
+    assert parent.data.metrics["hypervolume"] > 0 and parent.info.status == "FINISHED"
 
 
 def test_bad_space_fails_before_ray(tmp_path, demo_spec, capsys) -> None:
