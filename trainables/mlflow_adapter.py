@@ -97,3 +97,32 @@ class StudyTracker:
         for path in artifacts:
             self.client.log_artifact(self.parent, str(path))
         self.client.set_terminated(self.parent, "FINISHED")
+
+
+def load_trial_runs(tracking_uri: str, experiment: str | None) -> list[dict[str, Any]]:
+    """Finished trial runs of a study (or of every study) as plain dicts:
+    ``{"run_id", "study", "params", "metrics", "tags"}``."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    if experiment is not None:
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            names = sorted(e.name for e in client.search_experiments())
+            raise ValueError(f"no MLflow experiment '{experiment}' at {tracking_uri}; "
+                             f"experiments: {', '.join(names) or 'none'}")  # fmt: skip
+        ids = [found.experiment_id]
+    else:
+        ids = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(ids, filter_string="tags.kind = 'trial'", max_results=50_000)
+    return [
+        {
+            "run_id": r.info.run_id,
+            "study": r.data.tags.get("study", ""),
+            "params": dict(r.data.params),
+            "metrics": dict(r.data.metrics),
+            "tags": dict(r.data.tags),
+        }
+        for r in runs
+        if r.info.status == "FINISHED"
+    ]

@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "prune": "yolo.commands.prune",
     "export": "yolo.commands.export",
     "tune": "trainables.command",  # imports Ray only when it runs
+    "pareto": "analysis.command",
 }
 
 

@@ -1,0 +1,73 @@
+"""``yct pareto``: the front of a study from MLflow: plot, table, hypervolume."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "Pareto front of a study from MLflow: PNG plot, markdown + CSV table, hypervolume"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--experiment", help="study name (MLflow experiment); default: all")
+    parser.add_argument("--x", default="macs", help="cost metric on the x axis (macs)")
+    parser.add_argument("--y", default="map50", help="quality metric on the y axis (map50)")
+    parser.add_argument("--objectives", nargs="+", metavar="METRIC:MODE",
+                        help="objectives of the front (default: y:max x:min)")  # fmt: skip
+    parser.add_argument("--by", default="method", help="colour the plot by this tag/param")
+    parser.add_argument("--out", type=Path, default=Path("runs/pareto"), help="output folder")
+    parser.add_argument("--mlflow-uri", default=None, help="tracking URI (sqlite:///mlruns.db)")
+
+
+def _objectives(args: argparse.Namespace) -> list[tuple[str, str]]:
+    from yolo.metrics.names import HIGHER_IS_BETTER
+
+    if not args.objectives:
+        return [(args.y, "max"), (args.x, "min")]
+    result = []
+    for item in args.objectives:
+        metric, _, mode = item.partition(":")
+        mode = mode or ("max" if HIGHER_IS_BETTER.get(metric, True) else "min")
+        if metric not in HIGHER_IS_BETTER or mode not in ("min", "max"):
+            raise ValueError(
+                f"--objectives: expected METRIC[:min|max] with a known metric, got "
+                f"'{item}'; metrics: {', '.join(sorted(HIGHER_IS_BETTER))}"
+            )
+        result.append((metric, mode))
+    if len(result) < 2:
+        raise ValueError("--objectives: a front needs at least 2 objectives")
+    return result
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from analysis.pareto import hypervolume, non_dominated
+    from analysis.plot import plot_front
+    from analysis.table import group_rows, markdown, write_csv
+    from trainables.mlflow_adapter import DEFAULT_TRACKING_URI, load_trial_runs
+    from trainables.study import reference_point
+
+    objectives = _objectives(args)
+    uri = args.mlflow_uri or DEFAULT_TRACKING_URI
+    needed = {m for m, _ in objectives} | {args.x, args.y}
+    trials = [t for t in load_trial_runs(uri, args.experiment) if needed <= set(t["metrics"])]
+    if not trials:
+        raise ValueError(f"no finished trial with metrics {', '.join(sorted(needed))} at {uri}")
+    values = np.array([[t["metrics"][m] for m, _ in objectives] for t in trials])
+    modes = [mode for _, mode in objectives]
+    front = non_dominated(values, modes)
+    reference = reference_point(values, modes)
+    volume = hypervolume(values[front], reference, modes)
+    args.out.mkdir(parents=True, exist_ok=True)
+    plot_front(trials, front, args.out / "front.png", x=args.x, y=args.y, by=args.by)
+    rows = group_rows([t for t, on in zip(trials, front) if on])
+    table = markdown(rows)
+    (args.out / "front.md").write_text(table + "\n")
+    write_csv(group_rows(trials), args.out / "trials.csv")
+    print(table)
+    where = ", ".join(f"{m}={r:g}" for (m, _), r in zip(objectives, reference))
+    print(f"\n{int(front.sum())} of {len(trials)} trials on the front; hypervolume {volume:.6g} "
+          f"(reference {where})")  # fmt: skip
+    print(f"wrote {args.out / 'front.png'}, {args.out / 'front.md'}, {args.out / 'trials.csv'}")
+    return 0

@@ -1,0 +1,51 @@
+"""The front plot: one colour per method, dominated trials faded, log-scale MACs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def plot_front(trials: Sequence[dict[str, Any]], on_front: np.ndarray, path: Path, *, x: str,
+               y: str, by: str, log_x: bool = True) -> None:  # fmt: skip
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4.5), dpi=120)
+    groups = sorted({t["tags"].get(by, t["params"].get(by, "?")) for t in trials})
+    colours = plt.get_cmap("tab10")
+    for k, group in enumerate(groups):
+        members = [
+            i for i, t in enumerate(trials) if t["tags"].get(by, t["params"].get(by, "?")) == group
+        ]
+        xs = np.array([trials[i]["metrics"][x] for i in members])
+        ys = np.array([trials[i]["metrics"][y] for i in members])
+        front = on_front[members]
+        axes.scatter(xs[~front], ys[~front], color=colours(k), alpha=0.25, s=25)
+        axes.scatter(xs[front], ys[front], color=colours(k), s=45, label=f"{by}={group}")
+        order = np.argsort(xs[front])
+        axes.plot(
+            xs[front][order],
+            ys[front][order],
+            color=colours(k),
+            linewidth=1,
+            drawstyle="steps-post",
+        )
+        for i in np.flatnonzero(front):
+            axes.annotate(trials[members[i]]["run_id"][:6], (xs[i], ys[i]), fontsize=6,
+                          xytext=(3, 3), textcoords="offset points")  # fmt: skip
+    if log_x:
+        axes.set_xscale("log")
+    axes.set_xlabel(x + (" (log)" if log_x else ""))
+    axes.set_ylabel(y)
+    axes.set_title(f"Pareto front: {y} vs {x} (faded: dominated)")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
