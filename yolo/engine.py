@@ -24,7 +24,7 @@ from yolo.data.loader import create_dataloader, set_loader_epoch
 from yolo.data.spec import load_spec
 from yolo.ema import ModelEMA
 from yolo.evaluation import Evaluation, evaluate
-from yolo.io import load_checkpoint, read_darknet_weights, save_checkpoint
+from yolo.io import check_same_classes, load_checkpoint, read_darknet_weights, save_checkpoint
 from yolo.loss import YoloLoss
 from yolo.metrics import names as m
 from yolo.model import Darknet
@@ -87,12 +87,8 @@ def build_model(config: TrainConfig, anchors: Sequence[Sequence[float]] | None,
     if weights and not weights.endswith(".weights"):
         checkpoint = load_checkpoint(weights)
         trained_on = checkpoint.metadata.get("names")
-        if trained_on is not None and tuple(trained_on) != tuple(names):
-            raise ValueError(
-                f"{weights} was trained on {len(trained_on)} classes {list(trained_on)[:3]}… "
-                f"but {config.data} has {len(names)} {list(names)[:3]}…; use a checkpoint of "
-                "this dataset"
-            )
+        if trained_on is not None:
+            check_same_classes(weights, trained_on, names, str(config.data))
         return checkpoint.model
     anchors = anchors or cfg_anchors(resolve_cfg(config.model))
     model = create_model(config.model, num_classes=len(names), width=config.width,

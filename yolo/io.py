@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,6 +166,17 @@ def dense_model_bytes(model: Darknet) -> bytes:
     buffer = io.BytesIO()
     torch.save(checkpoint_dict(model), buffer)
     return buffer.getvalue()
+
+
+def check_same_classes(
+    path: str | Path, trained_on: Sequence[str], names: Sequence[str], source: str
+) -> None:
+    """A checkpoint used with a dataset must have been trained on that dataset's classes."""
+    if tuple(trained_on) != tuple(names):
+        raise ValueError(
+            f"{path} was trained on classes {list(trained_on)[:5]}… ({len(trained_on)}) but "
+            f"{source} has {list(names)[:5]}… ({len(names)}); use a checkpoint of this dataset"
+        )
 
 
 def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu") -> Checkpoint:

@@ -141,27 +141,15 @@ def test_early_stop(demo_spec, tmp_path) -> None:
     assert len(trainer.history) == 2 and "early stop" in logs[-1]
 
 
+def _train_args(demo_spec, out, *extra: str) -> list[str]:
+    """A one-epoch tiny training run on the demo set."""
+    return ["train", "yolov3-tiny", "--data", str(demo_spec), "--img-size", "64", "--epochs", "1",
+            "--width", "0.25", "--out", str(out), "--quiet", *extra]  # fmt: skip
+
+
 def test_train_evaluate_detect_commands(demo_spec, tmp_path, capsys) -> None:
     out = tmp_path / "run"
-    args = [
-        "train",
-        "yolov3-tiny",
-        "--data",
-        str(demo_spec),
-        "--img-size",
-        "64",
-        "--epochs",
-        "1",
-        "--batch",
-        "8",
-        "--accumulate",
-        "1",
-        "--width",
-        "0.25",
-        "--out",
-        str(out),
-        "--quiet",
-    ]
+    args = _train_args(demo_spec, out, "--batch", "8", "--accumulate", "1")
     assert main(args) == 0
     assert "best map50" in capsys.readouterr().out
     assert main(["train", "--resume", "--out", str(out), "--quiet"]) == 0
@@ -189,23 +177,7 @@ def test_train_command_bad_input(demo_spec, tmp_path, capsys) -> None:
         .replace("root: .", f"root: {demo_spec.parent}")
     )
     out = tmp_path / "r"
-    main(
-        [
-            "train",
-            "yolov3-tiny",
-            "--data",
-            str(demo_spec),
-            "--img-size",
-            "64",
-            "--epochs",
-            "1",
-            "--width",
-            "0.25",
-            "--out",
-            str(out),
-            "--quiet",
-        ]
-    )
+    main(_train_args(demo_spec, out))
     capsys.readouterr()
     assert main(["evaluate", str(out / "best.pt"), "--data", str(other)]) == 2
     assert "was trained on classes" in capsys.readouterr().err

@@ -28,11 +28,3 @@ def load_trained(path: str | Path) -> Trained:
             f"{path}: metadata names {len(names)} classes, the model {model.num_classes}"
         )
     return Trained(model, names, int(checkpoint.metadata.get("img_size", 416)))
-
-
-def check_names(path: str | Path, trained: Trained, names: tuple[str, ...], source: str) -> None:
-    if tuple(names) != trained.names:
-        raise ValueError(
-            f"{path} was trained on classes {list(trained.names)[:5]}… ({len(trained.names)}) but "
-            f"{source} has {list(names)[:5]}… ({len(names)}); use a checkpoint of this dataset"
-        )

@@ -22,17 +22,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from yolo.commands.common import check_names, load_trained
+    from yolo.commands.common import load_trained
     from yolo.data.loader import create_dataloader
     from yolo.data.spec import load_spec
     from yolo.engine import evaluate, select_device
+    from yolo.io import check_same_classes
     from yolo.metrics.ap import format_table
 
     trained = load_trained(args.checkpoint)
     spec = load_spec(args.data)
     loader = create_dataloader(spec, args.split, img_size=args.img_size or trained.img_size,
                                batch_size=args.batch, workers=args.workers)  # fmt: skip
-    check_names(args.checkpoint, trained, loader.dataset.names, str(args.data))
+    check_same_classes(args.checkpoint, trained.names, loader.dataset.names, str(args.data))
     device = select_device(args.device)
     evaluation = evaluate(trained.model.to(device), loader, metric=args.metric, device=device,
                           progress=not args.json)  # fmt: skip

@@ -116,9 +116,9 @@ def dead_channels(model: Darknet) -> dict[Channel, float]:
     return dead
 
 
-def removable_channels(model: Darknet) -> dict[Channel, float]:
+def removable_channels(model: Darknet, graph: _Graph | None = None) -> dict[Channel, float]:
     """Dead channels whose whole shortcut group can go, with their constants."""
-    graph = _graph(model)
+    graph = graph or _graph(model)
     dead = dead_channels(model)
     members: dict[Channel, list[Channel]] = {}
     for channel in list(dead) + list(graph.group):
@@ -143,8 +143,8 @@ def removable_channels(model: Darknet) -> dict[Channel, float]:
 def compact(model: Darknet, *, check_size: int = 64, atol: float = 1e-4) -> Darknet:
     """A smaller dense model with the same outputs (checked on a random input)."""
     model = model.eval()
-    removed = removable_channels(model)
     graph = _graph(model)
+    removed = removable_channels(model, graph)
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     blocks = list(model.cfg.blocks)
     for i, block in enumerate(model.cfg.blocks):
