@@ -40,13 +40,8 @@ def _objectives(args: argparse.Namespace) -> list[tuple[str, str]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from analysis.pareto import hypervolume, non_dominated
-    from analysis.plot import plot_front
-    from analysis.table import group_rows, markdown, write_csv
+    from analysis.report import front_report
     from trainables.mlflow_adapter import DEFAULT_TRACKING_URI, load_trial_runs
-    from trainables.study import reference_point
 
     objectives = _objectives(args)
     uri = args.mlflow_uri or DEFAULT_TRACKING_URI
@@ -54,20 +49,8 @@ def run(args: argparse.Namespace) -> int:
     trials = [t for t in load_trial_runs(uri, args.experiment) if needed <= set(t["metrics"])]
     if not trials:
         raise ValueError(f"no finished trial with metrics {', '.join(sorted(needed))} at {uri}")
-    values = np.array([[t["metrics"][m] for m, _ in objectives] for t in trials])
-    modes = [mode for _, mode in objectives]
-    front = non_dominated(values, modes)
-    reference = reference_point(values, modes)
-    volume = hypervolume(values[front], reference, modes)
-    args.out.mkdir(parents=True, exist_ok=True)
-    plot_front(trials, front, args.out / "front.png", x=args.x, y=args.y, by=args.by)
-    rows = group_rows([t for t, on in zip(trials, front) if on])
-    table = markdown(rows)
-    (args.out / "front.md").write_text(table + "\n")
-    write_csv(group_rows(trials), args.out / "trials.csv")
-    print(table)
-    where = ", ".join(f"{m}={r:g}" for (m, _), r in zip(objectives, reference))
-    print(f"\n{int(front.sum())} of {len(trials)} trials on the front; hypervolume {volume:.6g} "
-          f"(reference {where})")  # fmt: skip
-    print(f"wrote {args.out / 'front.png'}, {args.out / 'front.md'}, {args.out / 'trials.csv'}")
+    report = front_report(trials, objectives, args.out, x=args.x, y=args.y, by=args.by)
+    print(report.table)
+    print("\n" + report.summary(len(trials)))
+    print("wrote " + ", ".join(str(f) for f in report.files))
     return 0

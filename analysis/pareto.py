@@ -70,3 +70,17 @@ def hypervolume(points: np.ndarray, reference: Sequence[float], directions: Sequ
     if np.isinf(inside).any():
         return float("inf")
     return _hv_min(inside[non_dominated(inside, ["min"] * p.shape[1])], ref)
+
+
+def reference_point(points: np.ndarray, directions: Sequence[str]) -> list[float]:
+    """A point worse than every row, for the hypervolume: 0 for maximised objectives that
+    are >= 0 (mAP), else 10% beyond the worst finite value seen."""
+    reference = []
+    for column, mode in zip(np.asarray(points, dtype=np.float64).T, directions):
+        finite = column[np.isfinite(column)]
+        worst = (finite.min() if mode == "max" else finite.max()) if len(finite) else 0.0
+        if mode == "max":
+            reference.append(0.0 if worst >= 0 else float(worst) * 1.1)
+        else:
+            reference.append(float(worst) * 1.1 if worst > 0 else float(worst) + 1.0)
+    return reference

@@ -12,6 +12,7 @@ method's :meth:`checkpoint_files`.
 from __future__ import annotations
 
 import copy
+import json
 import shutil
 import time
 from abc import ABC, abstractmethod
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from trainables import ray_adapter
+from trainables.mlflow_adapter import PER_CLASS_AP
 from yolo.callbacks import Callback
 from yolo.compress.masks import apply_masks, sparsity
 from yolo.data.transforms import AugmentConfig
@@ -185,6 +187,9 @@ class MethodTrainable(ABC):
         result.setdefault(m.MAP50, 0.0)
         if not ray_adapter.in_session():
             return
+        evaluation = getattr(trainer, "last_evaluation", None)
+        if evaluation is not None:  # per-class AP of this epoch, shipped with the checkpoint
+            (self.work / PER_CLASS_AP).write_text(json.dumps(evaluation.result.as_dict()))
         snapshot = self.snapshot()
         try:
             ray_adapter.report(result, snapshot)  # Tune persists the folder before returning
@@ -194,7 +199,7 @@ class MethodTrainable(ABC):
     def snapshot(self) -> Path:
         """Copy the checkpoint files into a fresh folder that Tune takes over."""
         target = self.work.parent / "snapshots" / f"{time.time_ns()}"
-        for relative in self.checkpoint_files():
+        for relative in [*self.checkpoint_files(), Path(PER_CLASS_AP)]:
             source = self.work / relative
             if source.is_file():
                 (target / relative).parent.mkdir(parents=True, exist_ok=True)

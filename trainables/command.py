@@ -17,11 +17,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage", default="runs/tune", help="results folder or URI (s3://…)")
     parser.add_argument("--name", help="study name (default: the YAML's file name)")
     parser.add_argument("--mlflow-uri", help="MLflow tracking URI (sqlite:///mlruns.db)")
-    parser.add_argument("--resume", action="store_true", help="continue an interrupted study")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue an interrupted study (same --name)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from search_spaces.schema import load_space
+    from trainables.mlflow_adapter import DEFAULT_TRACKING_URI
     from trainables.study import StudyOptions, run_study
 
     space = load_space(args.space)
@@ -36,12 +39,17 @@ def run(args: argparse.Namespace) -> int:
                            num_samples=args.num_samples, max_concurrent=args.max_concurrent,
                            address=args.address, resume=args.resume,
                            mlflow_uri=args.mlflow_uri)  # fmt: skip
-    results = run_study(space, options)
-    metrics = [o.metric for o in space.objectives]
-    errored = sum(1 for r in results if r.error is not None)
-    print(f"{len(results)} trials ({errored} errored) in {options.storage}/{options.name}")
-    for r in results:
-        if r.error is None and r.metrics:
-            values = "  ".join(f"{k} {r.metrics.get(k, float('nan')):.4g}" for k in metrics)
-            print(f"  {r.metrics.get('trial_id', '?')}: {values}")
+    result = run_study(space, options)
+    errored = [t for t in result.trials if t.error is not None]
+    print(f"\n{len(result.trials)} trials ({len(errored)} errored) in "
+          f"{options.storage}/{options.name}")  # fmt: skip
+    for trial in errored:
+        print(f"  errored {trial.trial_id or '?'}: {trial.error}")
+    if result.front is not None:
+        print("\nPareto front (MLflow parent run of the study has the plot and table):\n")
+        print(result.front.table)
+        print("\n" + result.front.summary(result.finished))
+    uri = options.mlflow_uri or DEFAULT_TRACKING_URI
+    print(f"\nMLflow UI: mlflow ui --backend-store-uri {uri}   (then http://127.0.0.1:5000,"
+          f" experiment '{options.name}')")  # fmt: skip
     return 0

@@ -1,10 +1,13 @@
 """Every MLflow call of the project, in one module: a study's parent run and its trials.
 
 One parent run per study (the search-space YAML, the search settings, at the end the front,
-its hypervolume and reference point), one nested run per trial (its parameters, every
-reported metric by step, its error if it failed, its checkpoint), tagged
-``method``/``model``/``dataset``/``study``; front members get ``pareto=true``. Uses the
+its hypervolume, reference point, plot and table), one nested run per trial (its parameters,
+every reported metric by step, its error if it failed, its checkpoint and per-class AP),
+tagged ``method``/``model``/``dataset``/``study``; front members get ``pareto=true``. Uses the
 explicit client API (no global active run), so the driver can track many trials at once.
+
+With a SQLite store, artifacts go to ``mlartifacts/`` beside the database file (MLflow's own
+default is ``./mlruns`` in whatever directory the driver happens to run in).
 """
 
 from __future__ import annotations
@@ -15,25 +18,58 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns.db"
+PER_CLASS_AP = "per_class_ap.json"  # written by a trial beside its checkpoint files
 
 
 def _flat(config: Mapping[str, Any]) -> dict[str, str]:
     return {str(k): str(v)[:500] for k, v in config.items()}
 
 
+def artifact_location(tracking_uri: str, experiment: str) -> str | None:
+    """``mlartifacts/<experiment>`` beside a SQLite database; None (the server decides)
+    for any other store."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    database = Path(tracking_uri.removeprefix("sqlite:///")).resolve()
+    return (database.parent / "mlartifacts" / experiment).as_uri()
+
+
+def _client(tracking_uri: str) -> Any:
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri)
+
+
 class StudyTracker:
-    """Parent run of one study; ``trial_*`` methods manage its nested runs."""
+    """Parent run of one study; ``trial_*`` methods manage its nested runs.
+
+    Picklable: Ray keeps the driver's callbacks in the study's state, and a resumed study
+    reconnects to the same parent run and finds its trials' runs again.
+    """
 
     def __init__(self, tracking_uri: str, study: str, *, tags: Mapping[str, str],
-                 params: Mapping[str, Any], space_text: str) -> None:  # fmt: skip
-        from mlflow.tracking import MlflowClient
-
-        self.client = MlflowClient(tracking_uri=tracking_uri)
-        self.tracking_uri = tracking_uri
+                 params: Mapping[str, Any], space_text: str,
+                 resume: bool = False) -> None:  # fmt: skip
+        self.client = _client(tracking_uri)
+        self.tracking_uri, self.study, self.tags = tracking_uri, study, dict(tags)
         experiment = self.client.get_experiment_by_name(study)
-        self.experiment_id = (experiment.experiment_id if experiment is not None
-                              else self.client.create_experiment(study))  # fmt: skip
-        self.study, self.tags = study, dict(tags)
+        if resume:
+            parents = [] if experiment is None else self.client.search_runs(
+                [experiment.experiment_id], filter_string="tags.kind = 'study'",
+                order_by=["attributes.start_time DESC"], max_results=1)  # fmt: skip
+            if not parents:
+                raise FileNotFoundError(
+                    f"no MLflow study run '{study}' to resume at {tracking_uri}"
+                )
+            self.experiment_id, self.parent = experiment.experiment_id, parents[0].info.run_id
+            self.client.update_run(self.parent, status="RUNNING")
+            self.trials = self._find_trials()
+            return
+        if experiment is None:
+            location = artifact_location(tracking_uri, study)
+            self.experiment_id = self.client.create_experiment(study, artifact_location=location)
+        else:
+            self.experiment_id = experiment.experiment_id
         run = self.client.create_run(
             self.experiment_id,
             run_name=f"{study} (study)",
@@ -45,8 +81,22 @@ class StudyTracker:
         self.client.log_text(self.parent, space_text, "search_space.yaml")
         self.trials: dict[str, str] = {}
 
+    def _find_trials(self) -> dict[str, str]:
+        runs = self.client.search_runs(
+            [self.experiment_id], max_results=50_000,
+            filter_string=f"tags.mlflow.parentRunId = '{self.parent}'")  # fmt: skip
+        return {r.data.tags["trial_id"]: r.info.run_id for r in runs if "trial_id" in r.data.tags}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in ("client", "trials")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.client = _client(self.tracking_uri)
+        self.trials = self._find_trials()
+
     def trial_started(self, trial_id: str, config: Mapping[str, Any]) -> None:
-        if trial_id in self.trials:  # a retried trial keeps its run
+        if trial_id in self.trials:  # a retried or resumed trial keeps its run
             return
         method = str(config.get("method", self.tags.get("method", "")))
         run = self.client.create_run(
@@ -65,9 +115,8 @@ class StudyTracker:
         run = self.trials.get(trial_id)
         if run is None:
             return
-        now = 0
         values = [
-            Metric(k, float(v), now, step)
+            Metric(k, float(v), 0, step)
             for k, v in metrics.items()
             if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
         ]
@@ -83,28 +132,37 @@ class StudyTracker:
             self.client.set_tag(run, "error", error[:5000])
         if checkpoint is not None and checkpoint.is_dir():
             self.client.log_artifacts(run, str(checkpoint), "checkpoint")
+            if (checkpoint / PER_CLASS_AP).is_file():
+                self.client.log_artifact(run, str(checkpoint / PER_CLASS_AP))
         self.client.set_terminated(run, "FAILED" if error else "FINISHED")
 
-    def finish(self, front: Sequence[str], *, hypervolume: float,
+    def finish(self, front_runs: Sequence[str], *, hypervolume: float,
                reference: Mapping[str, float], artifacts: Sequence[Path] = ()) -> None:  # fmt: skip
-        for trial_id in front:
-            if trial_id in self.trials:
-                self.client.set_tag(self.trials[trial_id], "pareto", "true")
+        """Tag the front's runs (by run id), log the hypervolume, reference and files."""
+        for run in self.client.search_runs(
+            [self.experiment_id],
+            max_results=50_000,
+            filter_string=f"tags.mlflow.parentRunId = '{self.parent}' and tags.pareto = 'true'",
+        ):  # a resumed study recomputes its front
+            if run.info.run_id not in front_runs:
+                self.client.set_tag(run.info.run_id, "pareto", "false")
+        for run in front_runs:
+            self.client.set_tag(run, "pareto", "true")
         self.client.log_metric(self.parent, "hypervolume", hypervolume)
         for key, value in reference.items():
             self.client.log_param(self.parent, f"reference.{key}", value)
-        self.client.set_tag(self.parent, "front", ",".join(front))
+        trial_ids = {run: tid for tid, run in self.trials.items()}
+        self.client.set_tag(self.parent, "front", ",".join(trial_ids.get(r, r) for r in front_runs))
         for path in artifacts:
-            self.client.log_artifact(self.parent, str(path))
+            self.client.log_artifact(self.parent, str(path), "pareto")
         self.client.set_terminated(self.parent, "FINISHED")
 
 
-def load_trial_runs(tracking_uri: str, experiment: str | None) -> list[dict[str, Any]]:
-    """Finished trial runs of a study (or of every study) as plain dicts:
-    ``{"run_id", "study", "params", "metrics", "tags"}``."""
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=tracking_uri)
+def load_trial_runs(tracking_uri: str, experiment: str | None, *,
+                    parent: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """Finished trial runs of a study (or of every study; or of one study run ``parent``)
+    as plain dicts: ``{"run_id", "study", "params", "metrics", "tags"}``."""
+    client = _client(tracking_uri)
     if experiment is not None:
         found = client.get_experiment_by_name(experiment)
         if found is None:
@@ -114,7 +172,10 @@ def load_trial_runs(tracking_uri: str, experiment: str | None) -> list[dict[str,
         ids = [found.experiment_id]
     else:
         ids = [e.experiment_id for e in client.search_experiments()]
-    runs = client.search_runs(ids, filter_string="tags.kind = 'trial'", max_results=50_000)
+    query = "tags.kind = 'trial'"
+    if parent is not None:
+        query += f" and tags.mlflow.parentRunId = '{parent}'"
+    runs = client.search_runs(ids, filter_string=query, max_results=50_000)
     return [
         {
             "run_id": r.info.run_id,

@@ -1,16 +1,23 @@
-"""Every ray.tune call of the project, in one module (Ray has moved this API three times).
+"""Every Ray call of the project, in one module (Ray has moved its Tune API three times).
 
-Checked against the installed Ray (2.60): the function-trainable API ``tune.report(metrics,
-checkpoint=Checkpoint.from_directory(...))`` and ``tune.get_checkpoint()``.
+Checked against the installed Ray (2.60). Trial side: the function-trainable API
+``tune.report(metrics, checkpoint=Checkpoint.from_directory(...))``, ``tune.get_checkpoint()``
+and the trial's context. Driver side: ``ray.init`` (local or a cluster), ``tune.Tuner`` with
+``OptunaSearch`` behind a ``ConcurrencyLimiter``, ASHA, ``FailureConfig``,
+``Tuner.restore`` and the driver-side callback that feeds MLflow.
 """
 
 from __future__ import annotations
 
+import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+# ---------------------------------------------------------------------- trial side
 
 
 def in_session() -> bool:
@@ -57,3 +64,147 @@ def trial_name() -> str | None:
     from ray import tune
 
     return tune.get_context().get_trial_name() if in_session() else None
+
+
+# ---------------------------------------------------------------------- driver side
+
+
+def start_ray(address: str | None) -> dict[str, float]:
+    """Local Ray with this machine's CPUs, or the cluster at ``address`` (or RAY_ADDRESS);
+    returns the cluster's resources."""
+    import ray
+
+    if not ray.is_initialized():
+        target = address or os.environ.get("RAY_ADDRESS")
+        if target:
+            ray.init(address=target, include_dashboard=False, log_to_driver=False)
+        else:
+            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    return dict(ray.cluster_resources())
+
+
+def with_resources(trainable: Any, resources: Mapping[str, float]) -> Any:
+    from ray import tune
+
+    return tune.with_resources(trainable, {"cpu": resources["cpu"], "gpu": resources["gpu"]})
+
+
+class TrialEvents(Protocol):
+    """What the driver hears about trials (the MLflow tracker implements it)."""
+
+    def trial_started(self, trial_id: str, config: Mapping[str, Any]) -> None: ...
+    def trial_result(self, trial_id: str, metrics: Mapping[str, Any], step: int) -> None: ...
+    def trial_ended(self, trial_id: str, *, error: str | None = None,
+                    checkpoint: Path | None = None) -> None: ...  # fmt: skip
+
+
+def _callback(events: TrialEvents) -> Any:
+    """A Tune callback (driver side) forwarding trial events."""
+    from ray import tune
+
+    class Forward(tune.Callback):
+        def on_trial_start(self, iteration, trials, trial, **info):
+            events.trial_started(trial.trial_id, trial.config)
+
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            events.trial_started(trial.trial_id, trial.config)  # a resumed trial
+            events.trial_result(trial.trial_id, result, int(result.get("training_iteration", 0)))
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            checkpoint = trial.checkpoint.path if trial.checkpoint else None
+            events.trial_ended(trial.trial_id, checkpoint=Path(checkpoint) if checkpoint else None)
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            events.trial_ended(trial.trial_id, error=str(trial.error_file or "error"))
+
+    return Forward()
+
+
+@dataclass(frozen=True)
+class Search:
+    """How a study searches: the Optuna define-by-run, objectives, sampler, limits."""
+
+    define_by_run: Any
+    metrics: list[str]
+    modes: list[str]
+    sampler: Any
+    num_samples: int
+    max_concurrent: int
+    max_failures: int
+    asha: bool = False
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    """A trial as the driver sees it at the end: id, last metrics, error (or None)."""
+
+    trial_id: str
+    metrics: dict[str, Any]
+    error: str | None
+
+
+def _outcomes(grid: Any) -> list[TrialOutcome]:
+    return [
+        TrialOutcome(str((r.metrics or {}).get("trial_id", "")), dict(r.metrics or {}),
+                     None if r.error is None else str(r.error).splitlines()[0][:300])
+        for r in grid
+    ]  # fmt: skip
+
+
+def study_path(storage: str, name: str) -> str:
+    """Where Tune keeps the study (a local folder is made absolute, URIs are kept)."""
+    root = str(Path(storage).resolve()) if "://" not in storage else storage
+    return f"{root.rstrip('/')}/{name}"
+
+
+def run_tuner(trainable: Any, search: Search, *, name: str, storage: str,
+              events: TrialEvents) -> list[TrialOutcome]:  # fmt: skip
+    """A fresh study: OptunaSearch behind a ConcurrencyLimiter, optional ASHA."""
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search import ConcurrencyLimiter
+    from ray.tune.search.optuna import OptunaSearch
+
+    single = len(search.metrics) == 1  # Ray's OptunaSearch wants scalars for one objective
+    searcher = OptunaSearch(
+        space=search.define_by_run,
+        metric=search.metrics[0] if single else search.metrics,
+        mode=search.modes[0] if single else search.modes,
+        sampler=search.sampler,
+    )
+    scheduler = None
+    if search.asha:  # single-objective: prunes by the first objective only
+        scheduler = ASHAScheduler(time_attr="training_iteration", metric=search.metrics[0],
+                                  mode=search.modes[0])  # fmt: skip
+    root, _, _ = study_path(storage, name).rpartition("/")
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            search_alg=ConcurrencyLimiter(searcher, max_concurrent=search.max_concurrent),
+            scheduler=scheduler, num_samples=search.num_samples),
+        run_config=tune.RunConfig(
+            name=name, storage_path=root, verbose=1, callbacks=[_callback(events)],
+            failure_config=tune.FailureConfig(max_failures=search.max_failures)),
+    )  # fmt: skip
+    return _outcomes(tuner.fit())
+
+
+def check_resumable(storage: str, name: str) -> None:
+    from ray import tune
+
+    path = study_path(storage, name)
+    if not tune.Tuner.can_restore(path):
+        raise FileNotFoundError(f"no study to resume at {path}")
+
+
+def resume_tuner(trainable: Any, *, name: str, storage: str) -> list[TrialOutcome]:
+    """Continue an interrupted study: unfinished and errored trials resume from their last
+    checkpoints, the searcher from its saved state (no trial lost or duplicated). The
+    driver's callbacks come back from the study's saved state (Ray pickles the run config),
+    so the trial-event receiver given to :func:`run_tuner` must be picklable."""
+    from ray import tune
+
+    check_resumable(storage, name)
+    tuner = tune.Tuner.restore(study_path(storage, name), trainable, resume_unfinished=True,
+                               resume_errored=True)  # fmt: skip
+    return _outcomes(tuner.fit())

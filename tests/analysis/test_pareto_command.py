@@ -32,7 +32,8 @@ def study(tmp_path) -> str:
             trial, {"map50": map50, "macs": macs, "params": 1e6, "storage_mb": 4.0}, 1
         )
         tracker.trial_ended(trial)
-    tracker.finish(["b", "c", "e"], hypervolume=1.0, reference={"map50": 0.0})
+    front = [tracker.trials[t] for t in "bce"]
+    tracker.finish(front, hypervolume=1.0, reference={"map50": 0.0})
     return uri
 
 

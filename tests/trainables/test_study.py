@@ -74,6 +74,13 @@ def test_a_real_multi_method_study(tmp_path, demo_spec, capsys, fresh_ray) -> No
     on_front = [c for c in children if c.data.tags.get("pareto") == "true"]
     assert 1 <= len(on_front) <= 4
     assert parent.data.metrics["hypervolume"] > 0 and parent.info.status == "FINISHED"
+    # files: the front on the parent, checkpoint + per-class AP on trials, beside the database
+    parent_files = {f.path for f in client.list_artifacts(parent.info.run_id, "pareto")}
+    assert parent_files == {"pareto/front.png", "pareto/front.md", "pareto/trials.csv"}
+    trial_files = {f.path for f in client.list_artifacts(on_front[0].info.run_id)}
+    assert {"checkpoint", "per_class_ap.json"} <= trial_files
+    assert (tmp_path / "mlartifacts" / "s").is_dir() and not (tmp_path / "mlruns").exists()
+    assert "Pareto front" in out and "| yolov3-tiny |" in out and "mlflow ui" in out
 
 
 def test_bad_space_fails_before_ray(tmp_path, demo_spec, capsys) -> None:

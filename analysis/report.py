@@ -1,0 +1,51 @@
+"""A study's front as files: the plot, the seed-style table and the CSV of every trial.
+
+Shared by ``yct pareto`` and by the end of ``yct tune`` (whose parent MLflow run gets the
+same files), so both always agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from analysis.pareto import hypervolume, non_dominated, reference_point
+from analysis.plot import plot_front
+from analysis.table import group_rows, markdown, write_csv
+
+
+@dataclass(frozen=True)
+class FrontReport:
+    on_front: np.ndarray  # (n,) bool, in the order of the trials given
+    hypervolume: float
+    reference: dict[str, float]
+    table: str  # markdown, front members only
+    files: tuple[Path, ...]  # front.png, front.md, trials.csv
+
+    def summary(self, trials: int) -> str:
+        where = ", ".join(f"{k}={v:g}" for k, v in self.reference.items())
+        return (f"{int(self.on_front.sum())} of {trials} trials on the front; hypervolume "
+                f"{self.hypervolume:.6g} (reference {where})")  # fmt: skip
+
+
+def front_report(trials: Sequence[dict[str, Any]], objectives: Sequence[tuple[str, str]],
+                 out: Path, *, x: str = "macs", y: str = "map50",
+                 by: str = "method") -> FrontReport:  # fmt: skip
+    """Front, hypervolume and files of ``trials`` (dicts as from ``load_trial_runs``)."""
+    metrics = [metric for metric, _ in objectives]
+    modes = [mode for _, mode in objectives]
+    values = np.array([[float(t["metrics"][k]) for k in metrics] for t in trials])
+    front = non_dominated(values, modes)
+    reference = reference_point(values, modes)
+    volume = hypervolume(values[front], reference, modes)
+    out.mkdir(parents=True, exist_ok=True)
+    files = (out / "front.png", out / "front.md", out / "trials.csv")
+    plot_front(trials, front, files[0], x=x, y=y, by=by)
+    table = markdown(group_rows([t for t, on in zip(trials, front) if on]))
+    files[1].write_text(table + "\n")
+    write_csv(group_rows(trials), files[2])
+    return FrontReport(front, volume, dict(zip(metrics, reference)), table, files)
