@@ -138,7 +138,19 @@ class StudyTracker:
 
     def finish(self, front_runs: Sequence[str], *, hypervolume: float,
                reference: Mapping[str, float], artifacts: Sequence[Path] = ()) -> None:  # fmt: skip
-        """Tag the front's runs (by run id), log the hypervolume, reference and files."""
+        """Tag the front's runs (by run id), log the hypervolume, reference and files.
+
+        Every trial Tune knows has ended by now; a trial run still RUNNING belonged to a
+        trial the driver had started but not yet saved in the study's state when it died
+        (Tune saves that state every ~10 s); the resumed search drew it again under a new
+        id, so the lost run is closed as KILLED with a ``lost`` tag, not left dangling."""
+        for run in self.client.search_runs(
+            [self.experiment_id], max_results=50_000,
+            filter_string=f"tags.mlflow.parentRunId = '{self.parent}' and "
+                          "attributes.status = 'RUNNING'",
+        ):  # fmt: skip
+            self.client.set_tag(run.info.run_id, "lost", "driver died before Tune saved it")
+            self.client.set_terminated(run.info.run_id, "KILLED")
         for run in self.client.search_runs(
             [self.experiment_id],
             max_results=50_000,

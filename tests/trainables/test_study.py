@@ -92,3 +92,62 @@ def test_bad_space_fails_before_ray(tmp_path, demo_spec, capsys) -> None:
     assert "space.lth.rat: trainable 'lth' does not accept it" in err and "\n" not in err.strip()
     assert not ray.is_initialized()
     assert main(["tune", str(space), "--num-samples", "0"]) == 2
+
+
+def _finished_trial_runs(uri: str, study: str) -> list:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name(study)
+    if experiment is None:
+        return []
+    return client.search_runs(
+        [experiment.experiment_id],
+        filter_string="tags.kind = 'trial' and attributes.status = 'FINISHED'",
+    )
+
+
+def test_a_killed_driver_resumes_to_exactly_num_samples(tmp_path, demo_spec, capsys,
+                                                        fresh_ray) -> None:  # fmt: skip
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    space = _space(tmp_path, demo_spec, num_samples=4)
+    text = space.read_text().replace("epochs: 1", "epochs: 2")
+    space.write_text(text)
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    args = ["tune", str(space), "--storage", str(tmp_path / "runs"), "--name", "r",
+            "--mlflow-uri", uri]  # fmt: skip
+    driver = subprocess.Popen([sys.executable, "-m", "yolo.cli", *args], cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while not _finished_trial_runs(uri, "r"):
+            assert driver.poll() is None, "the study ended before it could be killed"
+            assert time.monotonic() < deadline, "no trial finished in 240 s"
+            time.sleep(0.5)
+    finally:  # the driver and everything it started (Ray's processes, running trials)
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait()
+    time.sleep(2)
+    assert len(_finished_trial_runs(uri, "r")) < 4  # killed mid-study
+    assert main([*args, "--resume"]) == 0
+    assert "4 trials (0 errored)" in capsys.readouterr().out
+    from ray import tune
+
+    trials = tune.ExperimentAnalysis(str(tmp_path / "runs" / "r")).trials
+    assert len(trials) == 4 and all(t.status == "TERMINATED" for t in trials)
+    assert all(t.last_result["epoch"] == 1 for t in trials)  # every trial ran its 2 epochs
+    finished = _finished_trial_runs(uri, "r")
+    assert sorted(r.data.tags["trial_id"] for r in finished) == sorted(t.trial_id for t in trials)
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("r")
+    parents = client.search_runs([experiment.experiment_id], "tags.kind = 'study'")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert any(r.data.tags.get("pareto") == "true" for r in finished)
