@@ -15,7 +15,7 @@ import numpy as np
 
 from analysis.pareto import hypervolume, non_dominated, reference_point
 from analysis.plot import plot_front
-from analysis.table import group_rows, markdown, write_csv
+from analysis.table import group_rows, markdown, varying_params, write_csv
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,9 @@ def front_report(trials: Sequence[dict[str, Any]], objectives: Sequence[tuple[st
     out.mkdir(parents=True, exist_ok=True)
     files = (out / "front.png", out / "front.md", out / "trials.csv")
     plot_front(trials, front, files[0], x=x, y=y, by=by)
-    table = markdown(group_rows([t for t, on in zip(trials, front) if on]))
+    shown = varying_params(trials)
+    members = [t for t, on in zip(trials, front) if on]
+    table = markdown(group_rows(members, on_front=[True] * len(members), shown=shown))
     files[1].write_text(table + "\n")
-    write_csv(group_rows(trials), files[2])
+    write_csv(group_rows(trials, on_front=front), files[2])
     return FrontReport(front, volume, dict(zip(metrics, reference)), table, files)

@@ -17,22 +17,46 @@ COLUMNS = (("map50", "mAP50", "{:.3f}"), ("params", "params", "{:,.0f}"),
            ("macs", "MACs", "{:,.0f}"), ("storage_mb", "storage MB", "{:.2f}"))  # fmt: skip
 
 
-def group_rows(trials: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    groups: dict[tuple, list[dict[str, Any]]] = {}
-    for trial in trials:
+_NOT_CONFIG = ("model", "data", "seed", "out")
+
+
+def varying_params(trials: Sequence[dict[str, Any]]) -> set[str]:
+    """Parameters that differ between trials: the searched ones, worth a column."""
+    keys = {k for t in trials for k in t["params"]} - set(_NOT_CONFIG)
+    return {k for k in keys if len({t["params"].get(k) for t in trials}) > 1}
+
+
+def _short(value: str) -> str:
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return value if number.is_integer() and "e" not in value else f"{number:.4g}"
+
+
+def group_rows(trials: Sequence[dict[str, Any]], *, on_front: Sequence[bool] | None = None,
+               shown: set[str] | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """One row per configuration (seeds averaged). ``on_front`` marks front members (else
+    the runs' ``pareto`` tags); ``shown`` limits the configuration column to those params."""
+    flags = list(on_front) if on_front is not None else [
+        t["tags"].get("pareto") == "true" for t in trials]  # fmt: skip
+    groups: dict[tuple, list[tuple[dict[str, Any], bool]]] = {}
+    for trial, flag in zip(trials, flags):
         key = tuple(sorted((k, v) for k, v in trial["params"].items() if k != "seed"))
-        groups.setdefault(key, []).append(trial)
+        groups.setdefault(key, []).append((trial, flag))
     rows = []
-    for members in groups.values():
+    for pairs in groups.values():
+        members = [t for t, _ in pairs]
         first = members[0]
+        params = sorted((k, v) for k, v in first["params"].items() if k not in _NOT_CONFIG
+                        and (shown is None or k in shown))  # fmt: skip
         row: dict[str, Any] = {
             "model": first["tags"].get("model", first["params"].get("model", "")),
             "method": first["tags"].get("method", ""),
             "runs": len(members),
-            "pareto": any(m["tags"].get("pareto") == "true" for m in members),
-            "config": ", ".join(f"{k}={v}" for k, v in sorted(first["params"].items())
-                                if k not in ("model", "data", "seed", "out")),
-        }  # fmt: skip
+            "pareto": any(flag for _, flag in pairs),
+            "config": ", ".join(f"{k}={_short(str(v))}" for k, v in params),
+        }
         for key, _, _ in COLUMNS:
             values = [m["metrics"][key] for m in members if key in m["metrics"]]
             row[key] = (float(np.mean(values)), float(np.std(values))) if values else None

@@ -41,7 +41,8 @@ SCHEDULERS = ("none", "asha")
 MODES = ("min", "max")
 _TOP_KEYS = {"method", "model", "data", "objectives", "fixed", "space", "search", "resources"}
 _SEARCH_DEFAULTS: dict[str, Any] = {"sampler": None, "num_samples": 8, "max_concurrent": 2,
-                                    "scheduler": "none", "seed": 0, "max_failures": 1}  # fmt: skip
+                                    "scheduler": "none", "seed": 0, "max_failures": 1,
+                                    "population_size": None}  # fmt: skip
 
 
 class SpaceError(ValueError):
@@ -75,6 +76,7 @@ class SearchSettings:
     scheduler: str
     seed: int
     max_failures: int
+    population_size: int | None = None  # NSGA-II generation size (Optuna's default: 50)
 
 
 @dataclass(frozen=True)
@@ -197,12 +199,18 @@ def space_from_mapping(data: Any, source: str, base: Path | None = None) -> Sear
     data_path = data.get("data")
     if data_path is not None and base is not None and not Path(data_path).is_absolute():
         data_path = str((base / data_path).resolve())
+    fixed = dict(fixed)
+    if isinstance(fixed.get("weights"), str):  # a start checkpoint, relative to this file too
+        weights = Path(fixed["weights"])
+        if base is not None and not weights.is_absolute():
+            weights = (base / weights).resolve()
+        fixed["weights"] = str(weights)
     return SearchSpace(
         methods=methods,
         model=data["model"],
         data=data_path,
         objectives=objectives,
-        fixed=dict(fixed),
+        fixed=fixed,
         shared=shared,
         space=space,
         search=_search(ctx, data.get("search") or {}, len(objectives)),
@@ -253,6 +261,14 @@ def _search(ctx: _Ctx, raw: Any, objectives: int) -> SearchSettings:
             raise ctx.fail(f"search.{key}", f"must be an integer >= 1, got {values[key]!r}")
     if isinstance(values["max_failures"], bool) or not isinstance(values["max_failures"], int):
         raise ctx.fail("search.max_failures", f"must be an integer, got {values['max_failures']!r}")
+    population = values["population_size"]
+    if population is not None:
+        if isinstance(population, bool) or not isinstance(population, int) or population < 2:
+            raise ctx.fail("search.population_size", f"must be an integer >= 2, got {population!r}")
+        if values["sampler"] != "nsga2":
+            sampler = values["sampler"]
+            raise ctx.fail("search.population_size", f"only the nsga2 sampler has generations, "
+                           f"not {sampler}")  # fmt: skip
     return SearchSettings(**values)
 
 
@@ -267,6 +283,14 @@ def _resources(ctx: _Ctx, raw: Any) -> dict[str, float]:
     if cpu <= 0 or gpu < 0:
         raise ctx.fail("resources", f"cpu must be > 0 and gpu >= 0, got cpu={cpu} gpu={gpu}")
     return {"cpu": cpu, "gpu": gpu}
+
+
+def check_files(space: SearchSpace) -> None:
+    """Files the trials will open exist (checked by ``yct tune`` before Ray starts; not at
+    load, so a space can be validated before its start checkpoint is trained)."""
+    weights = space.fixed.get("weights")
+    if isinstance(weights, str) and not Path(weights).is_file():
+        raise SpaceError(f"{space.source}: fixed.weights: checkpoint not found: {weights}")
 
 
 def check_fits(space: SearchSpace, available: Mapping[str, float]) -> None:

@@ -49,6 +49,7 @@ COMMON_KEYS: dict[str, type] = {
     "momentum": float,
     "weight_decay": float,
     "warmup_epochs": float,
+    "warmup_min_iters": int,
     "mosaic": float,
     "seed": int,
     "workers": int,
@@ -59,7 +60,8 @@ COMMON_KEYS: dict[str, type] = {
     "latency_runs": int,
     "out": str,
 }
-_HYP_KEYS = ("lr0", "lrf", "schedule", "momentum", "weight_decay", "warmup_epochs")
+_HYP_KEYS = ("lr0", "lrf", "schedule", "momentum", "weight_decay", "warmup_epochs",
+             "warmup_min_iters")  # fmt: skip
 
 
 def check_config(config: Mapping[str, Any], allowed: Mapping[str, type], where: str) -> None:

@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", help="study name (default: the YAML's file name)")
     parser.add_argument("--mlflow-uri", help="MLflow tracking URI (sqlite:///mlruns.db)")
     parser.add_argument(
+        "--report-dir", type=Path, help="front plot, table and CSV go here (runs/pareto/NAME)"
+    )
+    parser.add_argument(
         "--resume", action="store_true", help="continue an interrupted study (same --name)"
     )
 
@@ -34,11 +37,13 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
     if args.data is not None and not Path(args.data).is_file():
         raise FileNotFoundError(f"dataset spec not found: {args.data}")
-    options = StudyOptions(name=args.name or args.space.stem, storage=args.storage,
+    name = args.name or args.space.stem
+    report_dir = args.report_dir or Path("runs/pareto", name)
+    options = StudyOptions(name=name, storage=args.storage,
                            data=str(Path(args.data).resolve()) if args.data else None,
                            num_samples=args.num_samples, max_concurrent=args.max_concurrent,
                            address=args.address, resume=args.resume,
-                           mlflow_uri=args.mlflow_uri)  # fmt: skip
+                           mlflow_uri=args.mlflow_uri, report_dir=str(report_dir))  # fmt: skip
     result = run_study(space, options)
     errored = [t for t in result.trials if t.error is not None]
     print(f"\n{len(result.trials)} trials ({len(errored)} errored) in "
@@ -49,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         print("\nPareto front (MLflow parent run of the study has the plot and table):\n")
         print(result.front.table)
         print("\n" + result.front.summary(result.finished))
+        print("wrote " + ", ".join(str(f) for f in result.front.files))
     uri = options.mlflow_uri or DEFAULT_TRACKING_URI
     print(f"\nMLflow UI: mlflow ui --backend-store-uri {uri}   (then http://127.0.0.1:5000,"
           f" experiment '{options.name}')")  # fmt: skip

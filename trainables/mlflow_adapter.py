@@ -173,7 +173,8 @@ class StudyTracker:
 def load_trial_runs(tracking_uri: str, experiment: str | None, *,
                     parent: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
     """Finished trial runs of a study (or of every study; or of one study run ``parent``)
-    as plain dicts: ``{"run_id", "study", "params", "metrics", "tags"}``."""
+    as plain dicts: ``{"run_id", "study", "params", "metrics", "tags", "start_time"}``
+    (start in ms since the epoch, the order the search proposed them)."""
     client = _client(tracking_uri)
     if experiment is not None:
         found = client.get_experiment_by_name(experiment)
@@ -195,7 +196,14 @@ def load_trial_runs(tracking_uri: str, experiment: str | None, *,
             "params": dict(r.data.params),
             "metrics": dict(r.data.metrics),
             "tags": dict(r.data.tags),
+            "start_time": r.info.start_time,
         }
         for r in runs
         if r.info.status == "FINISHED"
     ]
+
+
+def metric_sums(tracking_uri: str, run_id: str, keys: Sequence[str]) -> dict[str, float]:
+    """Sum over every logged step of each metric in ``keys`` (e.g. per-epoch times)."""
+    client = _client(tracking_uri)
+    return {k: float(sum(m.value for m in client.get_metric_history(run_id, k))) for k in keys}

@@ -18,7 +18,7 @@ from typing import Any
 
 from analysis.report import FrontReport, front_report
 from search_spaces.optuna_space import define_by_run
-from search_spaces.schema import SearchSpace, check_fits
+from search_spaces.schema import SearchSpace, check_files, check_fits
 from trainables import ray_adapter
 from trainables.mlflow_adapter import DEFAULT_TRACKING_URI, StudyTracker, load_trial_runs
 from trainables.multi import MultiMethodTrainable
@@ -35,6 +35,7 @@ class StudyOptions:
     max_concurrent: int | None = None
     address: str | None = None
     resume: bool = False
+    report_dir: str | None = None  # front plot/table/CSV also written here (else only MLflow)
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,11 @@ def _sampler(space: SearchSpace) -> Any:
     import optuna
 
     seed = space.search.seed
+    population = {"population_size": space.search.population_size} if (
+        space.search.population_size
+    ) else {}  # fmt: skip
     return {
-        "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=seed),
+        "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=seed, **population),
         "tpe": lambda: optuna.samplers.TPESampler(seed=seed),
         "random": lambda: optuna.samplers.RandomSampler(seed=seed),
     }[space.search.sampler]()
@@ -79,6 +83,7 @@ def _tracker(space: SearchSpace, options: StudyOptions) -> StudyTracker:
 
 def run_study(space: SearchSpace, options: StudyOptions) -> StudyResult:
     """Run (or resume) the study, then tag and file its front in MLflow."""
+    check_files(space)
     check_fits(space, ray_adapter.start_ray(options.address))
     trainable = build_trainable(space)
     if options.resume:
@@ -99,10 +104,11 @@ def run_study(space: SearchSpace, options: StudyOptions) -> StudyResult:
         )
         outcomes = ray_adapter.run_tuner(trainable, search, name=options.name,
                                          storage=options.storage, events=tracker)  # fmt: skip
-    return StudyResult(outcomes, *_finish(space, tracker))
+    return StudyResult(outcomes, *_finish(space, tracker, options.report_dir))
 
 
-def _finish(space: SearchSpace, tracker: StudyTracker) -> tuple[FrontReport | None, int]:
+def _finish(space: SearchSpace, tracker: StudyTracker,
+            report_dir: str | None) -> tuple[FrontReport | None, int]:  # fmt: skip
     """The front of this study's finished trials (read back from MLflow, the one record)."""
     objectives = [(o.metric, o.mode) for o in space.objectives]
     needed = {metric for metric, _ in objectives} | {"macs", "map50"}
@@ -115,7 +121,7 @@ def _finish(space: SearchSpace, tracker: StudyTracker) -> tuple[FrontReport | No
     with tempfile.TemporaryDirectory() as folder:
         x = next((m for m, mode in objectives if mode == "min"), "macs")
         y = next((m for m, mode in objectives if mode == "max"), "map50")
-        report = front_report(trials, objectives, Path(folder), x=x, y=y)
+        report = front_report(trials, objectives, Path(report_dir or folder), x=x, y=y)
         front = [t["run_id"] for t, on in zip(trials, report.on_front) if on]
         tracker.finish(front, hypervolume=report.hypervolume, reference=report.reference,
                        artifacts=report.files)  # fmt: skip

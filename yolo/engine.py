@@ -306,12 +306,14 @@ class Trainer:
     # ------------------------------------------------------------------ evaluation
 
     def validate(self) -> dict[str, float]:
+        start = time.perf_counter()
         evaluation = evaluate(self.eval_model, self.val_loader, metric=self.config.metric,
                               device=self.device)  # fmt: skip
         self.last_evaluation = evaluation
         result = evaluation.result
         metrics = {m.MAP50: result.map50, m.PRECISION: result.precision, m.RECALL: result.recall,
-                   "eval_images_per_s": evaluation.images_per_s}  # fmt: skip
+                   "eval_images_per_s": evaluation.images_per_s,
+                   m.EVAL_TIME_S: time.perf_counter() - start}  # fmt: skip
         if result.map50_95 is not None:
             metrics[m.MAP50_95] = result.map50_95
         return metrics

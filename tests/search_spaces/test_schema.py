@@ -11,7 +11,7 @@ import yaml
 
 from search_spaces import SHIPPED, shipped_path
 from search_spaces.optuna_space import define_by_run, method_config
-from search_spaces.schema import SpaceError, check_fits, load_space
+from search_spaces.schema import SpaceError, check_files, check_fits, load_space
 
 GOOD = {
     "method": "lth",
@@ -56,6 +56,8 @@ BAD = {
     "loguniform at zero": (_bad(space={"lr0": {"type": "loguniform", "low": 0, "high": 1}}), r"loguniform needs low > 0"),
     "unknown top key": (_bad(trials=3), r"trials: unknown key; allowed:"),
     "unknown sampler": (_bad(search={"sampler": "cmaes"}), r"search\.sampler: must be one of nsga2, tpe, random"),
+    "population without nsga2": (_bad(search={"sampler": "tpe", "population_size": 4}), r"search\.population_size: only the nsga2 sampler"),
+    "population of one": (_bad(search={"population_size": 1}), r"search\.population_size: must be an integer >= 2"),
     "fixed key nobody accepts": (_bad(fixed={"penalty": 1e-8}), r"fixed\.penalty: no trainable of this study accepts it"),
 }  # fmt: skip
 
@@ -68,6 +70,16 @@ def test_bad_spaces(tmp_path, case: str) -> None:
     message = str(info.value)
     assert re.search(pattern, message), message
     assert message.startswith(str(tmp_path / "space.yaml")) and "\n" not in message
+
+
+def test_start_checkpoint_resolved_beside_the_file_and_checked(tmp_path) -> None:
+    space = load_space(_write(tmp_path, {**GOOD, "fixed": {"weights": "nowhere/best.pt"}}))
+    assert space.fixed["weights"] == str(tmp_path / "nowhere" / "best.pt")
+    with pytest.raises(SpaceError, match=r"space\.yaml: fixed\.weights: checkpoint not found: "):
+        check_files(space)
+    (tmp_path / "nowhere").mkdir()
+    (tmp_path / "nowhere" / "best.pt").write_bytes(b"x")
+    check_files(space)
 
 
 def test_resources_larger_than_the_cluster(tmp_path) -> None:

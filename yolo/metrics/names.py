@@ -19,7 +19,8 @@ LOSS = "loss"
 LR = "lr"
 PRECISION = "precision"
 RECALL = "recall"
-EPOCH_TIME_S = "epoch_time_s"
+EPOCH_TIME_S = "epoch_time_s"  # training part of an epoch
+EVAL_TIME_S = "eval_time_s"  # validation part of an epoch
 TRAIN_IMAGES_PER_S = "train_images_per_s"
 
 # name -> does a higher value mean better (for objectives and Pareto fronts)
