@@ -39,6 +39,7 @@ KINDS = ("float", "int", "loguniform", "categorical")
 SAMPLERS = ("nsga2", "tpe", "random")
 SCHEDULERS = ("none", "asha")
 MODES = ("min", "max")
+FILE_KEYS = ("weights", "teacher")  # fixed settings that name a checkpoint
 _TOP_KEYS = {"method", "model", "data", "objectives", "fixed", "space", "search", "resources"}
 _SEARCH_DEFAULTS: dict[str, Any] = {"sampler": None, "num_samples": 8, "max_concurrent": 2,
                                     "scheduler": "none", "seed": 0, "max_failures": 1,
@@ -129,9 +130,11 @@ def _param(ctx: _Ctx, key: str, name: str, spec: Any) -> Param:
         choices = spec.get("choices")
         if not isinstance(choices, list) or not choices:
             raise ctx.fail(f"{key}.choices", "expected a non-empty list")
-        return Param(
-            name, kind, choices=tuple(tuple(c) if isinstance(c, list) else c for c in choices)
-        )
+        for choice in choices:  # what Optuna can store and compare
+            if choice is not None and not isinstance(choice, (bool, int, float, str)):
+                raise ctx.fail(f"{key}.choices", f"{choice!r}: a choice must be a number, string, "
+                               "boolean or null (e.g. hint pairs as '36:12,61:21')")  # fmt: skip
+        return Param(name, kind, choices=tuple(choices))
     for bound in ("low", "high"):
         if bound not in spec:
             raise ctx.fail(f"{key}.{bound}", "missing")
@@ -200,11 +203,12 @@ def space_from_mapping(data: Any, source: str, base: Path | None = None) -> Sear
     if data_path is not None and base is not None and not Path(data_path).is_absolute():
         data_path = str((base / data_path).resolve())
     fixed = dict(fixed)
-    if isinstance(fixed.get("weights"), str):  # a start checkpoint, relative to this file too
-        weights = Path(fixed["weights"])
-        if base is not None and not weights.is_absolute():
-            weights = (base / weights).resolve()
-        fixed["weights"] = str(weights)
+    for key in FILE_KEYS:  # checkpoints (start, teacher), relative to this file too
+        if isinstance(fixed.get(key), str):
+            path = Path(fixed[key])
+            if base is not None and not path.is_absolute():
+                path = (base / path).resolve()
+            fixed[key] = str(path)
     return SearchSpace(
         methods=methods,
         model=data["model"],
@@ -286,11 +290,41 @@ def _resources(ctx: _Ctx, raw: Any) -> dict[str, float]:
 
 
 def check_files(space: SearchSpace) -> None:
-    """Files the trials will open exist (checked by ``yct tune`` before Ray starts; not at
-    load, so a space can be validated before its start checkpoint is trained)."""
-    weights = space.fixed.get("weights")
-    if isinstance(weights, str) and not Path(weights).is_file():
-        raise SpaceError(f"{space.source}: fixed.weights: checkpoint not found: {weights}")
+    """Files the trials will open exist, and distillation hint pairs fit the teacher and the
+    student (checked by ``yct tune`` before Ray starts; not at load, so a space can be
+    validated before its checkpoints are trained)."""
+    for key in FILE_KEYS:
+        path = space.fixed.get(key)
+        if isinstance(path, str) and not Path(path).is_file():
+            raise SpaceError(f"{space.source}: fixed.{key}: checkpoint not found: {path}")
+    if isinstance(space.fixed.get("teacher"), str):
+        _check_hints(space)
+
+
+def _check_hints(space: SearchSpace) -> None:
+    from yolo.compress.teacher import check_pairs, parse_pairs
+    from yolo.io import load_checkpoint
+    from yolo.zoo import create_model
+
+    choices = [("fixed.hints", space.fixed["hints"])] if "hints" in space.fixed else []
+    for method, params in [("", space.shared), *space.space.items()]:
+        prefix = f"space.{method}." if method else "space."
+        choices += [(prefix + p.name, c) for p in params if p.name == "hints" for c in p.choices]
+    if not choices:
+        return
+    teacher = load_checkpoint(space.fixed["teacher"]).model
+    start = space.fixed.get("weights")
+    if isinstance(start, str) and start.endswith(".pt"):  # the student starts from a checkpoint
+        student = load_checkpoint(start).model
+    else:
+        student = create_model(space.model, num_classes=teacher.num_classes,
+                               width=float(space.fixed.get("width", 1.0)))  # fmt: skip
+    size = int(space.fixed.get("img_size", 416))
+    for where, value in choices:
+        try:
+            check_pairs(teacher, student, parse_pairs(value), size)
+        except ValueError as error:
+            raise SpaceError(f"{space.source}: {where}: {error}") from None
 
 
 def check_fits(space: SearchSpace, available: Mapping[str, float]) -> None:

@@ -114,6 +114,7 @@ class MethodTrainable(ABC):
         check_config(config, self.allowed_keys(), f"trainable '{self.name}'")
         self.config = dict(config)
         self.started = time.perf_counter()
+        self.restored, self.context = False, {}  # a reused worker starts each trial afresh
         base = ray_adapter.trial_dir() or Path(config.get("out", "runs/trial"))
         self.work = base / "work"
         self.work.mkdir(parents=True, exist_ok=True)

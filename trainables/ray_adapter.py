@@ -181,7 +181,8 @@ def run_tuner(trainable: Any, search: Search, *, name: str, storage: str,
         trainable,
         tune_config=tune.TuneConfig(
             search_alg=ConcurrencyLimiter(searcher, max_concurrent=search.max_concurrent),
-            scheduler=scheduler, num_samples=search.num_samples),
+            scheduler=scheduler, num_samples=search.num_samples,
+            reuse_actors=True),  # a trial's worker process stays for the next: no re-import
         run_config=tune.RunConfig(
             name=name, storage_path=root, verbose=1, callbacks=[_callback(events)],
             failure_config=tune.FailureConfig(max_failures=search.max_failures)),

@@ -30,4 +30,5 @@ def trainable_names() -> list[str]:
 
 def _load_builtins() -> None:
     # importing a method's module registers it
+    import trainables.distill
     import trainables.methods  # noqa: F401

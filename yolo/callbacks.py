@@ -3,6 +3,7 @@
 A callback overrides only what it needs. Order within one optimisation step::
 
     before_forward(step)        e.g. a teacher's forward on the same batch
+    detection_weights(step)     multipliers of the detection terms (box / obj / cls)
     loss_terms(step) -> dict    extra loss terms, added to the detection loss
     after_backward()            e.g. zero the gradients of pruned weights
     (optimiser steps, EMA update)
@@ -56,6 +57,10 @@ class Callback:
     def on_epoch_start(self, trainer: Trainer, epoch: int) -> None: ...
 
     def before_forward(self, trainer: Trainer, step: Step) -> None: ...
+
+    def detection_weights(self, trainer: Trainer, step: Step) -> dict[str, float]:
+        """E.g. distillation's ``mu`` on the hard objectness and class terms."""
+        return {}
 
     def loss_terms(self, trainer: Trainer, step: Step) -> dict[str, torch.Tensor]:
         return {}

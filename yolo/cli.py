@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "detect": "yolo.commands.detect",
     "score": "yolo.commands.score",
     "prune": "yolo.commands.prune",
+    "distill": "yolo.commands.distill",
     "export": "yolo.commands.export",
     "tune": "trainables.command",  # imports Ray only when it runs
     "pareto": "analysis.command",

@@ -274,7 +274,10 @@ class Trainer:
                 step.features = dict(zip(self.taps, features))
             else:
                 step.raw = self.model(images)
-            loss, items = self.loss(step.raw, step.targets)
+            weights: dict[str, float] = {}
+            for callback in self.callbacks:
+                weights.update(callback.detection_weights(self, step))
+            loss, items = self.loss(step.raw, step.targets, weights=weights)
             step.loss_items = items
             for callback in self.callbacks:
                 for name, term in callback.loss_terms(self, step).items():

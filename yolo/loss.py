@@ -8,6 +8,7 @@ terms are means, multiplied by their gains. Everything is vectorised over the ba
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -109,8 +110,17 @@ class YoloLoss:
         ]
 
     def __call__(
-        self, raw_maps: list[torch.Tensor], targets: torch.Tensor
+        self,
+        raw_maps: list[torch.Tensor],
+        targets: torch.Tensor,
+        weights: Mapping[str, float] | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``weights`` multiply the gained ``box`` / ``obj`` / ``cls`` terms (default 1)."""
+        unknown = set(weights or {}) - {"box", "obj", "cls"}
+        if unknown:
+            raise ValueError(
+                f"unknown detection loss terms {sorted(unknown)}; allowed: box, obj, cls"
+            )
         device = raw_maps[0].device
         zero = torch.zeros((), device=device)
         box_loss, obj_loss, cls_loss = zero, zero, zero
@@ -127,9 +137,10 @@ class YoloLoss:
                     onehot = F.one_hot(a.cls, self.num_classes).to(logits.dtype)
                     cls_loss = cls_loss + F.binary_cross_entropy_with_logits(logits, onehot)
             obj_loss = obj_loss + F.binary_cross_entropy_with_logits(raw[..., 4], objectness)
-        box_loss = box_loss * self.gains.giou
-        obj_loss = obj_loss * self.gains.obj
-        cls_loss = cls_loss * self.gains.cls
+        weights = weights or {}
+        box_loss = box_loss * self.gains.giou * weights.get("box", 1.0)
+        obj_loss = obj_loss * self.gains.obj * weights.get("obj", 1.0)
+        cls_loss = cls_loss * self.gains.cls * weights.get("cls", 1.0)
         total = box_loss + obj_loss + cls_loss
         items = {"box": box_loss, "obj": obj_loss, "cls": cls_loss}
         return total, {k: v.detach() for k, v in {**items, "total": total}.items()}

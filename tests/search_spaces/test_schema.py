@@ -43,7 +43,7 @@ def _bad(**changes):
 
 
 BAD = {
-    "unknown method": (_bad(method="prune"), r"method: unknown method 'prune'; valid methods: cs, lth, train"),
+    "unknown method": (_bad(method="prune"), r"method: unknown method 'prune'; valid methods: cs, kd, kd_gan, lth, train"),
     "parameter the trainable does not accept": (
         _bad(space={"rat": {"type": "float", "low": 0, "high": 1}}),
         r"space\.rat: trainable 'lth' does not accept it; allowed: .*rate"),
@@ -58,6 +58,8 @@ BAD = {
     "unknown sampler": (_bad(search={"sampler": "cmaes"}), r"search\.sampler: must be one of nsga2, tpe, random"),
     "population without nsga2": (_bad(search={"sampler": "tpe", "population_size": 4}), r"search\.population_size: only the nsga2 sampler"),
     "population of one": (_bad(search={"population_size": 1}), r"search\.population_size: must be an integer >= 2"),
+    "list as a categorical choice": (_bad(space={"scope": {"type": "categorical", "choices": [[1, 2]]}}),
+                                     r"space\.scope\.choices: \[1, 2\]: a choice must be a number, string"),
     "fixed key nobody accepts": (_bad(fixed={"penalty": 1e-8}), r"fixed\.penalty: no trainable of this study accepts it"),
 }  # fmt: skip
 
@@ -80,6 +82,26 @@ def test_start_checkpoint_resolved_beside_the_file_and_checked(tmp_path) -> None
     (tmp_path / "nowhere").mkdir()
     (tmp_path / "nowhere" / "best.pt").write_bytes(b"x")
     check_files(space)
+
+
+def test_hint_pairs_checked_against_teacher_and_student_before_ray(tmp_path) -> None:
+    from yolo.io import save_checkpoint
+    from yolo.zoo import create_model
+
+    save_checkpoint(tmp_path / "teacher.pt", create_model("yolov3-tiny", num_classes=3, width=0.25))
+    data = {**GOOD, "method": "kd", "model": "yolo-nano-leaky",
+            "fixed": {"teacher": "teacher.pt", "width": 0.25, "img_size": 96},
+            "space": {"hints": {"type": "categorical", "choices": ["", "13:27", "6:27"]}}}  # fmt: skip
+    space = load_space(_write(tmp_path, data))
+    assert space.fixed["teacher"] == str(tmp_path / "teacher.pt")
+    with pytest.raises(SpaceError, match=r"space\.yaml: space\.hints: hint pair 6:27: teacher "
+                                         r"block 6 is \d+x12x12 but student block 27 is"):  # fmt: skip
+        check_files(space)
+    data["space"]["hints"]["choices"] = ["", "13:27", "8:21,13:27"]
+    check_files(load_space(_write(tmp_path, data)))
+    (tmp_path / "teacher.pt").unlink()
+    with pytest.raises(SpaceError, match=r"fixed\.teacher: checkpoint not found"):
+        check_files(space)
 
 
 def test_resources_larger_than_the_cluster(tmp_path) -> None:

@@ -10,7 +10,10 @@ import ray
 from ray import cloudpickle, tune
 
 from trainables.registry import get_trainable, trainable_names
+from yolo.data.spec import load_spec
+from yolo.io import save_checkpoint
 from yolo.metrics import names as m
+from yolo.zoo import create_model
 
 pytestmark = pytest.mark.slow
 
@@ -18,7 +21,19 @@ METHOD_CONFIG = {
     "train": {},
     "lth": {"rate": 0.5, "rounds": 1, "rewind_epoch": 0},
     "cs": {"rounds": 1, "final_temperature": 20.0, "penalty": 1e-4, "rewind_epoch": 0},
+    "kd": {"hints": "8:8,13:13", "mu": 0.5, "cls_function": "softmax"},
+    "kd_gan": {"second_stage": 1, "d_kernel_size": [3, 1], "adv_weight": 0.5},
 }
+
+
+@pytest.fixture(scope="module")
+def teacher(demo_spec, tmp_path_factory):
+    """An (untrained) yolov3-tiny teacher at twice the students' width, of the demo classes."""
+    names = list(load_spec(demo_spec).names)
+    path = tmp_path_factory.mktemp("teacher") / "teacher.pt"
+    model = create_model("yolov3-tiny", num_classes=len(names), width=0.5)
+    save_checkpoint(path, model, metadata={"names": names, "img_size": 64})
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +58,14 @@ def crashing_once(base):
 
 
 @pytest.mark.parametrize("name", sorted(METHOD_CONFIG))
-def test_trainable_contract_under_real_ray(name, demo_spec, tmp_path, local_ray) -> None:
+def test_trainable_contract_under_real_ray(name, demo_spec, teacher, tmp_path,
+                                           local_ray) -> None:  # fmt: skip
     assert sorted(METHOD_CONFIG) == trainable_names()
     config = {"model": "yolov3-tiny", "data": str(demo_spec), "width": 0.25, "img_size": 64,
               "epochs": 2, "batch_size": 8, "accumulate": 2, "warmup_epochs": 0.0,
               "latency_runs": 1, **METHOD_CONFIG[name]}  # fmt: skip
+    if name.startswith("kd"):
+        config["teacher"] = str(teacher)
     trainable = tune.with_resources(crashing_once(get_trainable(name))(), {"cpu": 1})
     tuner = tune.Tuner(
         trainable,
@@ -64,12 +82,16 @@ def test_trainable_contract_under_real_ray(name, demo_spec, tmp_path, local_ray)
     history = result.metrics_dataframe
     # the first attempt reported epoch 0 and died; the restart resumed, not restarted
     assert history["restored"].tolist()[0] == 0.0 and history["restored"].tolist()[-1] == 1.0
-    if name == "train":
+    if name in ("train", "kd", "kd_gan"):
         assert history[m.EPOCH].tolist() == [0.0, 1.0]
     final = result.metrics
     for key in (m.MAP50, m.MACS, m.MACS_416, m.PARAMS, m.STORAGE_MB, m.SPARSITY, m.LATENCY_MS,
                 m.EPOCH, m.LOSS):  # fmt: skip
         assert key in final, key
     assert final[m.MACS] > 0 and result.checkpoint is not None
+    if name == "kd":
+        assert {"loss_kd_soft", "loss_kd_reg", "loss_kd_hint"} <= set(final)
+    if name == "kd_gan":  # epoch 0 adversarial, epoch 1 the detection-only second stage
+        assert history["gan_stage"].tolist()[-2:] == [1.0, 2.0]
     if name == "lth":
         assert final[m.ROUND] == 1.0 and final[m.SPARSITY] == pytest.approx(0.5, abs=0.01)

@@ -1,0 +1,120 @@
+"""Does distillation help on the demo set? Students trained plain vs ``kd`` vs ``kd_gan``.
+
+Teacher: the demo's dense yolov3-tiny (width 0.5, 96 px; ``make demo-dense``). Students:
+``yolo-nano-leaky`` and ``yolov3-mobile-leaky`` at ``--width``, from scratch, the same
+seed, epochs and hyper-parameters (configs/demo_dense_hyp.yaml) for all three methods; only
+the method's terms differ. KD uses the stride-16 and stride-32 neck hint pairs (the student
+blocks of the seed's "fts 79" / "fts 91" kind); kd_gan the defaults with the second stage
+at two thirds of the epochs. Records best and last val mAP50 per run, mean ± std over seeds,
+in ``bench/results/distill_demo.json``. Runs go two at a time (one thread each).
+
+    python bench/distill_demo.py [--epochs 30] [--seeds 0 1] [--width 0.5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from results_io import write_results
+
+ROOT = Path(__file__).resolve().parents[1]
+TEACHER = ROOT / "runs" / "demo" / "dense" / "best.pt"
+DATA = ROOT / "demo_data" / "data.yaml"
+STUDENTS = ("yolo-nano-leaky", "yolov3-mobile-leaky")
+METHODS = ("plain", "kd", "kd_gan")
+
+
+def neck_hints(student_name: str, width: float) -> tuple[tuple[int, int], ...]:
+    """The stride-16 and stride-32 neck pairs between the teacher and this student."""
+    from yolo.compress.teacher import candidate_pairs
+    from yolo.io import load_checkpoint
+    from yolo.zoo import create_model
+
+    teacher = load_checkpoint(TEACHER).model
+    student = create_model(student_name, num_classes=teacher.num_classes, width=width)
+    return tuple((c.teacher, c.student) for c in candidate_pairs(teacher, student)
+                 if c.kind == "neck")  # fmt: skip
+
+
+def run_one(student: str, method: str, seed: int, epochs: int, width: float, out: Path) -> dict:
+    import torch
+
+    from yolo.compress.distill import run_distill
+    from yolo.compress.gan_kd import GANKDConfig
+    from yolo.compress.kd import KDConfig
+    from yolo.engine import Trainer
+    from yolo.io import load_checkpoint
+    from yolo.train_config import TrainConfig, load_hyp
+
+    torch.set_num_threads(1)
+    folder = out / f"{student}_{method}_{seed}"
+    hyp = load_hyp(ROOT / "configs" / "demo_dense_hyp.yaml")
+    train = TrainConfig(model=student, data=str(DATA), out=str(folder), img_size=96, width=width,
+                        epochs=epochs, batch_size=16, accumulate=1, seed=seed, eval_interval=5,
+                        hyp=hyp)  # fmt: skip
+    start = time.perf_counter()
+    quiet = {"progress": False, "log": lambda _: None}
+    if method == "plain":
+        Trainer(train, **quiet).fit()
+    else:
+        config = (KDConfig(hints=neck_hints(student, width)) if method == "kd" else
+                  GANKDConfig(second_stage=epochs * 2 // 3))  # fmt: skip
+        run_distill(train, config, TEACHER, **quiet)
+    last = load_checkpoint(folder / "last.pt").metadata
+    best, final = last["best_map50"], last["metrics"].get("map50", float("nan"))
+    figures = {"student": student, "method": method, "seed": seed,
+               "best_map50": round(float(best), 4),
+               "last_map50": round(float(final), 4),
+               "wall_s": round(time.perf_counter() - start, 1)}  # fmt: skip
+    print(f"{student:<20} {method:<7} seed {seed}: best {figures['best_map50']:.4f}, last "
+          f"{figures['last_map50']:.4f} ({figures['wall_s']:.0f}s)", flush=True)  # fmt: skip
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--width", type=float, default=0.5)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_distill")
+    args = parser.parse_args()
+    if not TEACHER.is_file():
+        subprocess.run(["make", "-C", str(ROOT), "demo-dense"], check=True)
+    from yolo.io import load_checkpoint
+
+    teacher_map = load_checkpoint(TEACHER).metadata.get("best_map50")
+    jobs = [(s, m, seed, args.epochs, args.width, args.out)
+            for seed in args.seeds for s in STUDENTS for m in METHODS]  # fmt: skip
+    start = time.perf_counter()
+    with ProcessPoolExecutor(args.jobs) as pool:
+        runs = list(pool.map(run_one, *zip(*jobs)))
+    summary = {}
+    for student in STUDENTS:
+        for method in METHODS:
+            best = np.array([r["best_map50"] for r in runs
+                             if r["student"] == student and r["method"] == method])  # fmt: skip
+            summary[f"{student}/{method}"] = {"best_map50_mean": round(float(best.mean()), 4),
+                                              "best_map50_std": round(float(best.std()), 4),
+                                              "seeds": len(best)}  # fmt: skip
+            print(f"{student:<20} {method:<7} best mAP50 {best.mean():.4f} ± {best.std():.4f} "
+                  f"over {len(best)} seeds")  # fmt: skip
+    write_results(
+        ROOT / "bench" / "results" / "distill_demo.json",
+        "python bench/distill_demo.py " + " ".join(sys.argv[1:]),
+        {"teacher": {"model": "yolov3-tiny", "width": 0.5, "img_size": 96,
+                     "val_map50": teacher_map},
+         "students_width": args.width, "epochs": args.epochs, "img_size": 96,
+         "hyp": "configs/demo_dense_hyp.yaml", "seeds": args.seeds,
+         "wall_s": round(time.perf_counter() - start, 1), "summary": summary, "runs": runs},
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
