@@ -6,7 +6,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test demo demo-dense lint bench clean
+.PHONY: venv test demo demo-dense cluster-smoke lint bench clean
 
 venv: $(STAMP)
 
@@ -41,6 +41,11 @@ $(DEMO_DENSE): $(STAMP) $(DEMO_DATA)/data.yaml configs/demo_dense_hyp.yaml
 		--hyp configs/demo_dense_hyp.yaml --out $(dir $(DEMO_DENSE)) --quiet
 
 demo-dense: $(DEMO_DENSE)
+
+# cluster-local.yaml brought up for real on 127.0.0.1 (own sshd, throwaway key), a 2-trial
+# study through `ray exec`, checked in the head's MLflow, then `ray down`. Runs `ray stop`.
+cluster-smoke: $(STAMP)
+	VENV=$(abspath $(VENV)) bash tests/cluster/cluster_smoke.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

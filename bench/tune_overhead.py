@@ -17,6 +17,7 @@ Each study runs on local Ray with its own MLflow SQLite file under --out; figure
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import time
@@ -64,6 +65,26 @@ def hypervolume_curve(trials: list[dict], reference: list[float]) -> list[float]
     return curve
 
 
+def time_breakdown(study: Path) -> dict[str, float]:
+    """Where the trials' time went, from Tune's result files: their spans (start to last
+    report), training, trial start-up before the first epoch, cost metrics, reports to Tune."""
+    parts = dict.fromkeys(("trial_spans_s", "training_s", "trial_start_s", "cost_metrics_s",
+                           "report_s"), 0.0)  # fmt: skip
+    for path in study.glob("*/result.json"):
+        results = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if not results:
+            continue
+        busy = [r.get(m.EPOCH_TIME_S, 0.0) + r.get(m.EVAL_TIME_S, 0.0) for r in results]
+        first = results[0]
+        parts["trial_spans_s"] += results[-1]["timestamp"] - first["timestamp"] + first[
+            "time_total_s"]  # fmt: skip
+        parts["training_s"] += sum(busy)
+        parts["trial_start_s"] += first["time_total_s"] - busy[0] - first.get(m.COST_TIME_S, 0)
+        parts["cost_metrics_s"] += sum(r.get(m.COST_TIME_S, 0.0) for r in results)
+        parts["report_s"] += sum(r.get(m.REPORT_TIME_S, 0.0) for r in results)
+    return parts
+
+
 def run_one(out: Path, sampler: str, seed: int, trials: int, reference: list[float]) -> dict:
     space = load_space(space_file(out, sampler, seed, trials))
     name = f"{sampler}_{seed}"
@@ -78,6 +99,7 @@ def run_one(out: Path, sampler: str, seed: int, trials: int, reference: list[flo
                for r in runs)  # fmt: skip
     concurrency = space.search.max_concurrent
     curve = hypervolume_curve(runs, reference)
+    parts = time_breakdown(out / "tune" / name)
     figures = {
         "sampler": sampler,
         "seed": seed,
@@ -86,6 +108,11 @@ def run_one(out: Path, sampler: str, seed: int, trials: int, reference: list[flo
         "wall_s": round(wall, 1),
         "training_s": round(busy, 1),
         "overhead_share": round(1 - busy / (wall * concurrency), 4),
+        # inside trials: 1 - training / the trials' own time (start-up, cost metrics, reports)
+        "in_trial_overhead_share": round(1 - busy / parts["trial_spans_s"], 4),
+        "slot_seconds": {"total": round(wall * concurrency, 1), **{k: round(v, 1) for k, v in
+                         {**parts, "outside_trials_s": wall * concurrency - parts[
+                             "trial_spans_s"]}.items()}},
         "hypervolume_by_trial": [round(v, 1) for v in curve],
         "hypervolume": round(curve[-1], 1) if curve else 0.0,
         "front": [(t["metrics"][m.MAP50], t["metrics"][m.MACS], t["tags"].get("method"))
@@ -129,6 +156,8 @@ def main() -> None:
             else [],
             "overhead_share_mean": round(float(np.mean([s["overhead_share"] for s in mine])), 4),
         }  # fmt: skip
+        summary[sampler]["in_trial_overhead_share_mean"] = round(float(np.mean(
+            [s["in_trial_overhead_share"] for s in mine])), 4)  # fmt: skip
         print(f"{sampler}: hypervolume after {args.trials} trials "
               f"{volumes.mean():.4g} ± {volumes.std():.3g} over seeds {args.seeds}; overhead "
               f"{summary[sampler]['overhead_share_mean']:.1%}")  # fmt: skip

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
 import time
 from abc import ABC, abstractmethod
@@ -105,6 +106,7 @@ class MethodTrainable(ABC):
         self.started = time.perf_counter()
         self.config: dict[str, Any] = {}
         self.context: dict[str, float] = {}  # e.g. the current round, added to every report
+        self.last_report_s = 0.0
 
     @classmethod
     def allowed_keys(cls) -> dict[str, type]:
@@ -115,6 +117,7 @@ class MethodTrainable(ABC):
         self.config = dict(config)
         self.started = time.perf_counter()
         self.restored, self.context = False, {}  # a reused worker starts each trial afresh
+        self.last_report_s = 0.0
         base = ray_adapter.trial_dir() or Path(config.get("out", "runs/trial"))
         self.work = base / "work"
         self.work.mkdir(parents=True, exist_ok=True)
@@ -178,6 +181,7 @@ class MethodTrainable(ABC):
         }
 
     def report(self, trainer: Any, metrics: dict[str, float]) -> None:
+        started = time.perf_counter()
         costs = self.cost_metrics(trainer)
         if m.SPARSITY in metrics:  # a method that knows its sparsity better (CS) keeps it
             costs.pop(m.SPARSITY)
@@ -186,6 +190,9 @@ class MethodTrainable(ABC):
             **self.context,
             **metrics,
             "time_total_s": time.perf_counter() - self.started,
+            # where a trial's time goes besides training (bench/tune_overhead.py adds them up)
+            m.COST_TIME_S: time.perf_counter() - started,
+            m.REPORT_TIME_S: self.last_report_s,
         }
         result.setdefault(m.MAP50, 0.0)
         if not ray_adapter.in_session():
@@ -198,14 +205,20 @@ class MethodTrainable(ABC):
             ray_adapter.report(result, snapshot)  # Tune persists the folder before returning
         finally:
             shutil.rmtree(snapshot, ignore_errors=True)
+            self.last_report_s = time.perf_counter() - started - result[m.COST_TIME_S]
 
     def snapshot(self) -> Path:
-        """Copy the checkpoint files into a fresh folder that Tune takes over."""
+        """The checkpoint files in a fresh folder that Tune takes over: hard links where the
+        file system allows (the engine replaces checkpoint files atomically, so a link keeps
+        this epoch's version), else copies."""
         target = self.work.parent / "snapshots" / f"{time.time_ns()}"
         for relative in [*self.checkpoint_files(), Path(PER_CLASS_AP)]:
             source = self.work / relative
             if source.is_file():
                 (target / relative).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source, target / relative)
+                try:
+                    os.link(source, target / relative)
+                except OSError:
+                    shutil.copy2(source, target / relative)
         target.mkdir(parents=True, exist_ok=True)
         return target

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 HELP = "run a multi-objective search (Ray Tune + Optuna) from a search-space YAML"
@@ -14,15 +15,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-samples", type=int, help="trials (overrides search.num_samples)")
     parser.add_argument("--max-concurrent", type=int, help="trials at once")
     parser.add_argument("--address", help="Ray cluster address ('auto' on a cluster node)")
-    parser.add_argument("--storage", default="runs/tune", help="results folder or URI (s3://…)")
+    parser.add_argument("--storage", help="results folder or URI, s3://… on a multi-node cluster "
+                        "(default: $YCT_STORAGE, else runs/tune)")  # fmt: skip
     parser.add_argument("--name", help="study name (default: the YAML's file name)")
-    parser.add_argument("--mlflow-uri", help="MLflow tracking URI (sqlite:///mlruns.db)")
+    parser.add_argument("--mlflow-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, "
+                        "else sqlite:///mlruns.db)")  # fmt: skip
     parser.add_argument(
         "--report-dir", type=Path, help="front plot, table and CSV go here (runs/pareto/NAME)"
     )
     parser.add_argument(
         "--resume", action="store_true", help="continue an interrupted study (same --name)"
     )
+
+
+def locations(storage: str | None, mlflow_uri: str | None) -> tuple[str, str | None]:
+    """Results storage and MLflow URI: the flags, else what cluster.yaml exports on the head
+    (``YCT_STORAGE``, ``MLFLOW_TRACKING_URI``), else a local folder and SQLite file."""
+    return (storage or os.environ.get("YCT_STORAGE") or "runs/tune",
+            mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI") or None)  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,11 +49,12 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"dataset spec not found: {args.data}")
     name = args.name or args.space.stem
     report_dir = args.report_dir or Path("runs/pareto", name)
-    options = StudyOptions(name=name, storage=args.storage,
+    storage, mlflow_uri = locations(args.storage, args.mlflow_uri)
+    options = StudyOptions(name=name, storage=storage,
                            data=str(Path(args.data).resolve()) if args.data else None,
                            num_samples=args.num_samples, max_concurrent=args.max_concurrent,
                            address=args.address, resume=args.resume,
-                           mlflow_uri=args.mlflow_uri, report_dir=str(report_dir))  # fmt: skip
+                           mlflow_uri=mlflow_uri, report_dir=str(report_dir))  # fmt: skip
     result = run_study(space, options)
     errored = [t for t in result.trials if t.error is not None]
     print(f"\n{len(result.trials)} trials ({len(errored)} errored) in "

@@ -13,6 +13,7 @@ default is ``./mlruns`` in whatever directory the driver happens to run in).
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,26 @@ def artifact_location(tracking_uri: str, experiment: str) -> str | None:
     return (database.parent / "mlartifacts" / experiment).as_uri()
 
 
+def wait_for_server(tracking_uri: str, timeout_s: float = 120.0) -> None:
+    """An http(s) tracking server may still be starting (on a fresh cluster head it takes
+    tens of seconds): wait for its /health, then fail with one line naming the URI."""
+    if not tracking_uri.startswith(("http://", "https://")):
+        return
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(tracking_uri.rstrip("/") + "/health", timeout=5):
+                return
+        except (urllib.error.URLError, OSError) as error:
+            if time.monotonic() > deadline:
+                raise ConnectionError(f"MLflow server {tracking_uri} not reachable after "
+                                      f"{timeout_s:.0f} s ({error})") from None  # fmt: skip
+            time.sleep(1.0)
+
+
 def _client(tracking_uri: str) -> Any:
     from mlflow.tracking import MlflowClient
 
@@ -50,6 +71,7 @@ class StudyTracker:
     def __init__(self, tracking_uri: str, study: str, *, tags: Mapping[str, str],
                  params: Mapping[str, Any], space_text: str,
                  resume: bool = False) -> None:  # fmt: skip
+        wait_for_server(tracking_uri)
         self.client = _client(tracking_uri)
         self.tracking_uri, self.study, self.tags = tracking_uri, study, dict(tags)
         experiment = self.client.get_experiment_by_name(study)

@@ -80,7 +80,36 @@ def start_ray(address: str | None) -> dict[str, float]:
             ray.init(address=target, include_dashboard=False, log_to_driver=False)
         else:
             ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
-    return dict(ray.cluster_resources())
+    return autoscaler_capacity(dict(ray.cluster_resources()))
+
+
+AUTOSCALER_CONFIG = Path("~/ray_bootstrap_config.yaml")  # `ray up` puts it on the head
+
+
+def autoscaler_capacity(resources: dict[str, float],
+                        config: Path = AUTOSCALER_CONFIG) -> dict[str, float]:  # fmt: skip
+    """The cluster's resources, raised to what one node the autoscaler may still add has
+    (node types declared with ``resources`` in cluster.yaml): on a cluster whose GPU workers
+    are all down, a GPU trial is not refused."""
+    path = config.expanduser()
+    if not path.is_file():
+        return resources
+    import yaml
+
+    declared = yaml.safe_load(path.read_text()) or {}
+    capacity = dict(resources)
+    for node_type in (declared.get("available_node_types") or {}).values():
+        if int(node_type.get("max_workers", 0)) < 1:
+            continue
+        for key, value in (node_type.get("resources") or {}).items():
+            capacity[key] = max(capacity.get(key, 0.0), float(value))
+    return capacity
+
+
+def alive_nodes() -> int:
+    import ray
+
+    return sum(1 for node in ray.nodes() if node.get("Alive"))
 
 
 def with_resources(trainable: Any, resources: Mapping[str, float]) -> Any:
@@ -111,8 +140,12 @@ def _callback(events: TrialEvents) -> Any:
             events.trial_result(trial.trial_id, result, int(result.get("training_iteration", 0)))
 
         def on_trial_complete(self, iteration, trials, trial, **info):
-            checkpoint = trial.checkpoint.path if trial.checkpoint else None
-            events.trial_ended(trial.trial_id, checkpoint=Path(checkpoint) if checkpoint else None)
+            if trial.checkpoint is None:
+                events.trial_ended(trial.trial_id, checkpoint=None)
+                return
+            # local storage: the folder itself; s3:// or other remote storage: a local copy
+            with trial.checkpoint.as_directory() as directory:
+                events.trial_ended(trial.trial_id, checkpoint=Path(directory))
 
         def on_trial_error(self, iteration, trials, trial, **info):
             events.trial_ended(trial.trial_id, error=str(trial.error_file or "error"))

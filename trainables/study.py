@@ -11,6 +11,7 @@ only called through :mod:`trainables.ray_adapter`, MLflow through
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +86,11 @@ def run_study(space: SearchSpace, options: StudyOptions) -> StudyResult:
     """Run (or resume) the study, then tag and file its front in MLflow."""
     check_files(space)
     check_fits(space, ray_adapter.start_ray(options.address))
+    if "://" not in options.storage and ray_adapter.alive_nodes() > 1:
+        print(f"warning: --storage {options.storage} is a local folder but the cluster has "
+              f"{ray_adapter.alive_nodes()} nodes; trials on other nodes cannot checkpoint "
+              "there: use s3://… or a folder every node mounts (NFS)",
+              file=sys.stderr)  # fmt: skip
     trainable = build_trainable(space)
     if options.resume:
         ray_adapter.check_resumable(options.storage, options.name)

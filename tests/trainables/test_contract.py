@@ -3,6 +3,8 @@ continue, with the metrics every trial must report."""
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 
 import pytest
@@ -95,3 +97,35 @@ def test_trainable_contract_under_real_ray(name, demo_spec, teacher, tmp_path,
         assert history["gan_stage"].tolist()[-2:] == [1.0, 2.0]
     if name == "lth":
         assert final[m.ROUND] == 1.0 and final[m.SPARSITY] == pytest.approx(0.5, abs=0.01)
+
+
+def killed_once(base):
+    """The trainable, but the first attempt's process dies (SIGKILL, as when a spot node is
+    lost) right after its first checkpoint."""
+
+    class KillOnce(base):
+        def report(self, trainer, metrics):
+            super().report(trainer, metrics)
+            if not self.restored:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    return KillOnce
+
+
+def test_a_killed_trial_process_resumes_from_its_checkpoint(demo_spec, tmp_path,
+                                                            local_ray) -> None:  # fmt: skip
+    config = {"model": "yolov3-tiny", "data": str(demo_spec), "width": 0.25, "img_size": 64,
+              "epochs": 3, "batch_size": 8, "warmup_epochs": 0.0, "latency_runs": 1}  # fmt: skip
+    trainable = tune.with_resources(killed_once(get_trainable("train"))(), {"cpu": 1})
+    tuner = tune.Tuner(
+        trainable,
+        param_space=config,
+        run_config=tune.RunConfig(name="killed", storage_path=str(tmp_path), verbose=0,
+                                  failure_config=tune.FailureConfig(max_failures=2)),
+    )  # fmt: skip
+    (result,) = list(tuner.fit())
+    assert result.error is None, result.error
+    history = result.metrics_dataframe
+    # epoch 0 from the killed process, epochs 1 and 2 from the restarted one, none repeated
+    assert history[m.EPOCH].tolist() == [0.0, 1.0, 2.0]
+    assert history["restored"].tolist() == [0.0, 1.0, 1.0]

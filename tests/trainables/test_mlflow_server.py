@@ -11,7 +11,12 @@ import urllib.request
 
 import pytest
 
-from trainables.mlflow_adapter import PER_CLASS_AP, StudyTracker, load_trial_runs
+from trainables.mlflow_adapter import (
+    PER_CLASS_AP,
+    StudyTracker,
+    load_trial_runs,
+    wait_for_server,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -92,3 +97,13 @@ def test_tracker_logs_a_study_to_a_server(server, tmp_path) -> None:
     # proxied artifacts land where the server was told to put them, not beside the client
     assert any(p.name == PER_CLASS_AP for p in artifacts.rglob("*"))
     assert not (tmp_path / "mlartifacts").exists()
+
+
+def test_an_unreachable_server_is_one_line_naming_it() -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ConnectionError, match=rf"MLflow server http://127.0.0.1:{port} not "
+                                              r"reachable after 1 s"):  # fmt: skip
+        wait_for_server(f"http://127.0.0.1:{port}", timeout_s=1.0)
+    wait_for_server("sqlite:///x.db", timeout_s=0.0)  # a file store: nothing to wait for

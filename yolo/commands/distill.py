@@ -92,7 +92,7 @@ def _pairs(args: argparse.Namespace) -> int:
           f"at {size} px:")  # fmt: skip
     for c in candidates:
         t, s = feature_shape(teacher, c.teacher, size), feature_shape(student, c.student, size)
-        print(f"  {c}  stride {c.stride:>2}  {c.kind:<8}  teacher {t[0]}x{t[1]}x{t[2]}  "
+        print(f"  {c!s:<7} stride {c.stride:>2}  {c.kind:<8}  teacher {t[0]}x{t[1]}x{t[2]}  "
               f"student {s[0]}x{s[1]}x{s[2]}")  # fmt: skip
     singles = [str(c) for c in candidates]
     print("search-space choices, e.g.: hints: {type: categorical, choices: "

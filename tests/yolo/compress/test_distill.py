@@ -253,7 +253,7 @@ def test_distill_command(demo_spec, teacher_ckpt, tmp_path, capsys) -> None:
     assert main(["distill", "pairs", "--teacher", "yolov3", "--student", "yolo-nano-leaky",
                  "--img-size", "96"]) == 0  # fmt: skip
     listing = capsys.readouterr().out
-    assert "36:12  stride  8  backbone" in listing and "'79:27'" in listing
+    assert "36:12   stride  8  backbone" in listing and "'79:27'" in listing
     common = ["--student", "yolo-nano-leaky", "--data", str(demo_spec), "--img-size", "64",
               "--epochs", "1", "--batch", "8", "--width", "0.25", "--quiet"]  # fmt: skip
     out = tmp_path / "kd"
