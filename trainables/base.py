@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
+import torch
+
 from trainables import ray_adapter
 from trainables.mlflow_adapter import PER_CLASS_AP
 from yolo.callbacks import Callback
@@ -107,6 +109,8 @@ class MethodTrainable(ABC):
         self.config: dict[str, Any] = {}
         self.context: dict[str, float] = {}  # e.g. the current round, added to every report
         self.last_report_s = 0.0
+        self._cost_key: tuple | None = None
+        self._costs: dict[str, float] = {}
 
     @classmethod
     def allowed_keys(cls) -> dict[str, type]:
@@ -117,7 +121,7 @@ class MethodTrainable(ABC):
         self.config = dict(config)
         self.started = time.perf_counter()
         self.restored, self.context = False, {}  # a reused worker starts each trial afresh
-        self.last_report_s = 0.0
+        self.last_report_s, self._cost_key = 0.0, None
         base = ray_adapter.trial_dir() or Path(config.get("out", "runs/trial"))
         self.work = base / "work"
         self.work.mkdir(parents=True, exist_ok=True)
@@ -170,15 +174,25 @@ class MethodTrainable(ABC):
                 module.__dict__.pop("forward", None)
             apply_masks(model, ticket)
         size = trainer.config.img_size
+        # Every figure here depends only on the architecture and which weights are zero:
+        # while that pattern holds (dense training, an LTH round), reuse the last figures.
+        with torch.no_grad():
+            key = (size, tuple(int(torch.count_nonzero(p)) for p in model.parameters()))
+        if key == self._cost_key:
+            return dict(self._costs)
         runs = int(self.config.get("latency_runs", 3))
-        return {
-            m.PARAMS: float(count_nonzero_params(model)),
-            m.MACS: float(count_macs(model, size).effective),
-            m.MACS_416: float(count_macs(model, 416).effective),
-            m.STORAGE_MB: sparse_storage_mb(model),
-            m.SPARSITY: sparsity(model),
-            m.LATENCY_MS: measure_latency_ms(model, size, runs=runs, warmup=1) if runs else 0.0,
-        }
+        self._cost_key, self._costs = (
+            key,
+            {
+                m.PARAMS: float(count_nonzero_params(model)),
+                m.MACS: float(count_macs(model, size).effective),
+                m.MACS_416: float(count_macs(model, 416).effective),
+                m.STORAGE_MB: sparse_storage_mb(model),
+                m.SPARSITY: sparsity(model),
+                m.LATENCY_MS: measure_latency_ms(model, size, runs=runs, warmup=1) if runs else 0.0,
+            },
+        )
+        return dict(self._costs)
 
     def report(self, trainer: Any, metrics: dict[str, float]) -> None:
         started = time.perf_counter()
