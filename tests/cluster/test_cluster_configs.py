@@ -59,6 +59,8 @@ def test_every_command_names_real_things(name: str) -> None:
         argument = (match.group(2) or "").strip()
         if argument.startswith("search_spaces/"):
             assert (ROOT / argument).is_file(), argument
+    for source in (config.get("file_mounts") or {}).values():  # local side of each mount
+        assert (ROOT / source).exists(), f"file_mounts source {source} is not in the repository"
     for target in re.findall(r"make ([\w-]+)", text):
         assert re.search(rf"^{re.escape(target)}:", makefile, re.M), f"no make target {target}"
     # the install is this project, with the torch the Makefile pins
@@ -115,3 +117,12 @@ def test_tune_reads_storage_and_mlflow_from_the_environment(monkeypatch) -> None
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
     assert locations(None, None) == ("s3://bucket/yct", "http://127.0.0.1:5000")
     assert locations("runs/x", "sqlite:///x.db") == ("runs/x", "sqlite:///x.db")
+
+
+@pytest.mark.parametrize("spec", sorted((ROOT / "datasets").glob("*.yaml")))
+def test_shipped_dataset_specs_are_well_formed(spec: Path) -> None:
+    from yolo.data.spec import SpecError, load_spec
+
+    # well-formed: the only complaint on this machine is that the data is not here
+    with pytest.raises(SpecError, match=r"root: directory not found: /mnt/shared/"):
+        load_spec(spec)

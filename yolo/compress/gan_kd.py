@@ -135,8 +135,11 @@ class GANKDCallback(TeacherForward):
         return self.adapters(str(si), fake) if str(si) in self.adapters.convs else fake
 
     def loss_terms(self, trainer: Trainer, step: Step) -> dict[str, torch.Tensor]:
-        if not self.adversarial(step.epoch):  # still reported: a trial's metric keys stay fixed
-            return {"gan_adv": step.raw[0].float().sum().detach() * 0.0}
+        if not self.adversarial(step.epoch):
+            # still reported (a trial's metric keys stay fixed), and touching the adaptation
+            # layers so that their optimiser sees (zero) gradients, as AMP's scaler requires
+            zero = step.raw[0].float().sum().detach() * 0.0
+            return {"gan_adv": zero + sum((p * 0.0).sum() for p in self.adapters.parameters())}
         teacher_raw = step.context["teacher_raw"]
         adv = step.raw[0].float().sum() * 0.0
         self._pending = []
