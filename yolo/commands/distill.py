@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 from typing import Any
 
+from yolo.commands.common import method_values
 from yolo.commands.train import add_train_options, build_config, read_config_file
 
 HELP = "distil a teacher into a student: classical KD (hints) or GAN-based KD; list hint pairs"
@@ -57,16 +57,7 @@ def _method_config(args: argparse.Namespace, section: dict[str, Any]) -> Any:
     from yolo.compress.teacher import parse_pairs
 
     cls, fields = (KDConfig, _KD) if args.method == "kd" else (GANKDConfig, _GAN)
-    values = dict(section)
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"{args.config}: {args.method}: unknown key '{unknown[0]}'; "
-                         f"allowed: {', '.join(sorted(known))}")  # fmt: skip
-    for flag, name in fields.items():
-        value = getattr(args, flag)
-        if value is not None:
-            values[name] = value
+    values = method_values(cls, args, section, fields)
     if "hints" in values:
         values["hints"] = parse_pairs(values["hints"])
     if "d_kernel_size" in values:
