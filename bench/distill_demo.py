@@ -6,7 +6,8 @@ seed, epochs and hyper-parameters (configs/demo_dense_hyp.yaml) for all three me
 the method's terms differ. KD uses the stride-16 and stride-32 neck hint pairs (the student
 blocks of the seed's "fts 79" / "fts 91" kind); kd_gan the defaults with the second stage
 at two thirds of the epochs. Records best and last val mAP50 per run, mean ± std over seeds,
-in ``bench/results/distill_demo.json``. Runs go two at a time (one thread each).
+in ``bench/results/distill_demo.json``. Runs go two at a time (one thread each); a run
+that already finished in --out is read back, not retrained; a run that fails is recorded.
 
     python bench/distill_demo.py [--epochs 30] [--seeds 0 1] [--width 0.5]
 """
@@ -54,26 +55,37 @@ def run_one(student: str, method: str, seed: int, epochs: int, width: float, out
 
     torch.set_num_threads(1)
     folder = out / f"{student}_{method}_{seed}"
+    done = folder / "last.pt"
+    if done.is_file() and load_checkpoint(done).metadata["epoch"] == epochs - 1:
+        return _figures(student, method, seed, load_checkpoint(done).metadata, None)
     hyp = load_hyp(ROOT / "configs" / "demo_dense_hyp.yaml")
     train = TrainConfig(model=student, data=str(DATA), out=str(folder), img_size=96, width=width,
                         epochs=epochs, batch_size=16, accumulate=1, seed=seed, eval_interval=5,
                         hyp=hyp)  # fmt: skip
     start = time.perf_counter()
     quiet = {"progress": False, "log": lambda _: None}
-    if method == "plain":
-        Trainer(train, **quiet).fit()
-    else:
-        config = (KDConfig(hints=neck_hints(student, width)) if method == "kd" else
-                  GANKDConfig(second_stage=epochs * 2 // 3))  # fmt: skip
-        run_distill(train, config, TEACHER, **quiet)
-    last = load_checkpoint(folder / "last.pt").metadata
+    try:
+        if method == "plain":
+            Trainer(train, **quiet).fit()
+        else:
+            config = (KDConfig(hints=neck_hints(student, width)) if method == "kd" else
+                      GANKDConfig(second_stage=epochs * 2 // 3))  # fmt: skip
+            run_distill(train, config, TEACHER, **quiet)
+    except Exception as error:  # a run that fails is recorded, the others go on
+        print(f"{student} {method} seed {seed}: FAILED: {error}", flush=True)
+        return {"student": student, "method": method, "seed": seed, "error": str(error)}
+    return _figures(student, method, seed, load_checkpoint(done).metadata,
+                    time.perf_counter() - start)  # fmt: skip
+
+
+def _figures(student: str, method: str, seed: int, last: dict, wall: float | None) -> dict:
     best, final = last["best_map50"], last["metrics"].get("map50", float("nan"))
     figures = {"student": student, "method": method, "seed": seed,
                "best_map50": round(float(best), 4),
                "last_map50": round(float(final), 4),
-               "wall_s": round(time.perf_counter() - start, 1)}  # fmt: skip
+               "wall_s": round(wall, 1) if wall is not None else None}  # fmt: skip
     print(f"{student:<20} {method:<7} seed {seed}: best {figures['best_map50']:.4f}, last "
-          f"{figures['last_map50']:.4f} ({figures['wall_s']:.0f}s)", flush=True)  # fmt: skip
+          f"{figures['last_map50']:.4f}", flush=True)  # fmt: skip
     return figures
 
 
@@ -98,8 +110,11 @@ def main() -> None:
     summary = {}
     for student in STUDENTS:
         for method in METHODS:
-            best = np.array([r["best_map50"] for r in runs
-                             if r["student"] == student and r["method"] == method])  # fmt: skip
+            best = np.array([r["best_map50"] for r in runs if "error" not in r
+                             and r["student"] == student and r["method"] == method])  # fmt: skip
+            if not len(best):
+                summary[f"{student}/{method}"] = {"error": "every run failed"}
+                continue
             summary[f"{student}/{method}"] = {"best_map50_mean": round(float(best.mean()), 4),
                                               "best_map50_std": round(float(best.std()), 4),
                                               "seeds": len(best)}  # fmt: skip

@@ -53,15 +53,21 @@ class GANKDConfig:
 
 
 class Discriminator(nn.Module):
-    """conv k1 -> LeakyReLU -> conv k2: one real/fake logit per cell."""
+    """conv k1 -> LeakyReLU -> conv k2: one real/fake logit per cell.
+
+    Both convs are spectrally normalised: D then cannot grow steep, so the adversarial
+    gradient it sends into the student's raw head logits stays bounded (without it, D
+    trained at the seed's lr 0.01 drove the student to NaN within a few epochs).
+    """
 
     def __init__(self, channels: int, hidden: int, kernels: tuple[int, int]) -> None:
         super().__init__()
         k1, k2 = (int(k) for k in kernels)
+        norm = nn.utils.parametrizations.spectral_norm
         self.net = nn.Sequential(
-            nn.Conv2d(channels, hidden, k1, padding=k1 // 2),
+            norm(nn.Conv2d(channels, hidden, k1, padding=k1 // 2)),
             nn.LeakyReLU(0.2),
-            nn.Conv2d(hidden, 1, k2, padding=k2 // 2),
+            norm(nn.Conv2d(hidden, 1, k2, padding=k2 // 2)),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -161,7 +167,7 @@ class GANKDCallback(TeacherForward):
         self.d_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.d_optimizer.step()
-        self._d_loss_sum += float(loss)
+        self._d_loss_sum += float(loss.detach())
         self._d_steps += 1
         self._pending = []
 
