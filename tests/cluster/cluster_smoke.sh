@@ -15,6 +15,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 VENV=${VENV:-$ROOT/.venv}
 PY=$VENV/bin/python
 WORK=$(mktemp -d /tmp/yct-cluster-smoke.XXXXXX)
+NAME="yct-smoke-${WORK##*.}"  # the cluster name smoke_config.py gives
+ls ~/ray_bootstrap_config.yaml ~/ray_bootstrap_key.pem > "$WORK/preexisting" 2> /dev/null || true
 CLUSTER=$WORK/cluster.yaml
 say() { echo "cluster-smoke: $(date +%T) $*"; }
 
@@ -31,7 +33,22 @@ cleanup() {
     # it through ~/.bashrc). The head is this machine, so stop it here.
     "$VENV/bin/ray" stop --force > /dev/null 2>&1
     [ -f "$WORK/sshd.pid" ] && kill "$(cat "$WORK/sshd.pid")" 2> /dev/null
-    pkill -f "mlflow server.*$WORK" 2> /dev/null
+    # what `ray up` leaves behind: the head's bootstrap files in ~ (unless they were there
+    # before), the local provider's state, the launcher's config cache
+    for file in ~/ray_bootstrap_config.yaml ~/ray_bootstrap_key.pem; do
+        grep -qxF "$file" "$WORK/preexisting" 2> /dev/null || rm -f "$file"
+    done
+    rm -f "/tmp/ray/cluster-$NAME.state" "/tmp/ray/cluster-$NAME.lock"
+    grep -l "$NAME" /tmp/ray-config-* 2> /dev/null | xargs -r rm -f
+    # the MLflow server (its own session, from setsid) and the workers it started
+    server=$(pgrep -f "mlflow server.*$WORK" | head -1)
+    own_session=$(ps -o sid= -p $$ | tr -d ' ')
+    session=$([ -n "$server" ] && ps -o sid= -p "$server" | tr -d ' ')
+    if [ -n "$session" ] && [ "$session" != "$own_session" ]; then
+        kill "$server" 2> /dev/null
+        for _ in $(seq 30); do pgrep -s "$session" > /dev/null || break; sleep 0.5; done
+        pkill -9 -s "$session" 2> /dev/null
+    fi
     if [ "$status" -ne 0 ]; then
         say "FAILED (exit $status); logs:"
         for log in "$WORK"/*.log "$WORK"/*/*.log; do
