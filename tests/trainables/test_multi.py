@@ -19,5 +19,6 @@ def test_routes_to_the_chosen_method(demo_spec, tmp_path) -> None:
 
 
 def test_unknown_method_fails_before_any_trial() -> None:
-    with pytest.raises(ValueError, match="unknown method 'kd'; valid methods: cs, lth, train"):
-        MultiMethodTrainable(("lth", "kd"))
+    with pytest.raises(ValueError, match="unknown method 'nas'; valid methods: cs, kd, kd_gan, "
+                                         "lth, train"):  # fmt: skip
+        MultiMethodTrainable(("lth", "nas"))
