@@ -40,15 +40,19 @@ cleanup() {
     done
     rm -f "/tmp/ray/cluster-$NAME.state" "/tmp/ray/cluster-$NAME.lock"
     grep -l "$NAME" /tmp/ray-config-* 2> /dev/null | xargs -r rm -f
-    # the MLflow server (its own session, from setsid) and the workers it started
-    server=$(pgrep -f "mlflow server.*$WORK" | head -1)
+    # the MLflow server (its own session, from setsid) with the workers it started, and
+    # any shell of the head's start command still around: every session they are in
     own_session=$(ps -o sid= -p $$ | tr -d ' ')
-    session=$([ -n "$server" ] && ps -o sid= -p "$server" | tr -d ' ')
-    if [ -n "$session" ] && [ "$session" != "$own_session" ]; then
-        kill "$server" 2> /dev/null
-        for _ in $(seq 30); do pgrep -s "$session" > /dev/null || break; sleep 0.5; done
-        pkill -9 -s "$session" 2> /dev/null
-    fi
+    sessions=$(for pid in $(pgrep -f "mlflow server.*$WORK"); do ps -o sid= -p "$pid"; done |
+        tr -d ' ' | sort -u | grep -vx "$own_session")
+    for session in $sessions; do pkill -s "$session" 2> /dev/null; done
+    for _ in $(seq 30); do
+        alive=0
+        for session in $sessions; do pgrep -s "$session" > /dev/null && alive=1; done
+        [ "$alive" = 0 ] && break
+        sleep 0.5
+    done
+    for session in $sessions; do pkill -9 -s "$session" 2> /dev/null; done
     if [ "$status" -ne 0 ]; then
         say "FAILED (exit $status); logs:"
         for log in "$WORK"/*.log "$WORK"/*/*.log; do
