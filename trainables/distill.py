@@ -16,7 +16,6 @@ from trainables.registry import register
 from yolo.compress.distill import run_distill
 from yolo.compress.gan_kd import GANKDConfig
 from yolo.compress.kd import KDConfig
-from yolo.compress.teacher import parse_pairs
 from yolo.train_config import TrainConfig
 
 
@@ -29,10 +28,6 @@ class _DistillTrainable(MethodTrainable):
             raise ValueError(f"trainable '{self.name}': 'teacher' (a trained checkpoint) is "
                              "required")  # fmt: skip
         values = {k: v for k, v in self.config.items() if k in self.method_keys and k != "teacher"}
-        if "hints" in values:
-            values["hints"] = parse_pairs(values["hints"])
-        if "d_kernel_size" in values:
-            values["d_kernel_size"] = tuple(values["d_kernel_size"])
         method = self.config_class(**values)
         run_distill(train, method, teacher, callbacks=[self.reporter()], progress=False)
 

@@ -86,9 +86,10 @@ def run_study(space: SearchSpace, options: StudyOptions) -> StudyResult:
     """Run (or resume) the study, then tag and file its front in MLflow."""
     check_files(space)
     check_fits(space, ray_adapter.start_ray(options.address))
-    if "://" not in options.storage and ray_adapter.alive_nodes() > 1:
+    nodes = ray_adapter.alive_nodes()
+    if "://" not in options.storage and nodes > 1:
         print(f"warning: --storage {options.storage} is a local folder but the cluster has "
-              f"{ray_adapter.alive_nodes()} nodes; trials on other nodes cannot checkpoint "
+              f"{nodes} nodes; trials on other nodes cannot checkpoint "
               "there: use s3://… or a folder every node mounts (NFS)",
               file=sys.stderr)  # fmt: skip
     trainable = build_trainable(space)

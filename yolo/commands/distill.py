@@ -54,15 +54,9 @@ def _bool(text: str) -> bool:
 def _method_config(args: argparse.Namespace, section: dict[str, Any]) -> Any:
     from yolo.compress.gan_kd import GANKDConfig
     from yolo.compress.kd import KDConfig
-    from yolo.compress.teacher import parse_pairs
 
     cls, fields = (KDConfig, _KD) if args.method == "kd" else (GANKDConfig, _GAN)
-    values = method_values(cls, args, section, fields)
-    if "hints" in values:
-        values["hints"] = parse_pairs(values["hints"])
-    if "d_kernel_size" in values:
-        values["d_kernel_size"] = tuple(values["d_kernel_size"])
-    return cls(**values)
+    return cls(**method_values(cls, args, section, fields))
 
 
 def _pairs(args: argparse.Namespace) -> int:

@@ -41,11 +41,12 @@ class GANKDConfig:
     second_stage: int = 200
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "d_kernel_size", tuple(self.d_kernel_size))  # YAML gives lists
         if self.adv_weight < 0:
             raise ValueError(f"adv_weight must be >= 0, got {self.adv_weight}")
         if not self.d_lr0 > 0:
             raise ValueError(f"d_lr0 (Dlr0) must be > 0, got {self.d_lr0}")
-        kernels = tuple(self.d_kernel_size)
+        kernels = self.d_kernel_size
         if len(kernels) != 2 or any(int(k) != k or k < 1 or k % 2 == 0 for k in kernels):
             raise ValueError(f"d_kernel_size must be two odd sizes >= 1, got {list(kernels)}")
         if self.d_channels < 1 or self.second_stage < 0:

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from yolo.boxes import generalized_iou, wh_iou, xywh_to_xyxy
 from yolo.callbacks import Callback, Step
-from yolo.compress.teacher import AdapterSet, Pair, check_pairs, prediction_pairs
+from yolo.compress.teacher import AdapterSet, Pair, check_pairs, parse_pairs, prediction_pairs
 from yolo.loss import Assignment, decode_assigned
 from yolo.model import Darknet
 
@@ -45,7 +45,7 @@ CLS_FUNCTIONS = ("sigmoid", "softmax")
 class KDConfig:
     """The seed's defaults: mu 0.7, ni 0.5, margin 1e-5, GIoU regression, no hints."""
 
-    hints: tuple[Pair, ...] = ()
+    hints: tuple[Pair, ...] | str = ()  # a string ('36:12,61:21') or pairs, kept as pairs
     mu: float = 0.7
     ni: float = 0.5
     margin: float = 1e-5
@@ -55,6 +55,7 @@ class KDConfig:
     hint_weight: float = 1.0
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "hints", parse_pairs(self.hints))
         if not 0.0 <= self.mu <= 1.0:
             raise ValueError(f"mu must be in [0, 1], got {self.mu}")
         for key in ("ni", "margin", "hint_weight"):
