@@ -8,16 +8,22 @@
    random search, same budget, several seeds, against one reference point for all studies
    (mAP 0, the dense model's MACs).
 
-Each study runs on local Ray with its own MLflow SQLite file under --out; figures go to
-``bench/results/tune_overhead.json``.
+Each study runs on local Ray and logs to one MLflow SQLite store under --out, as studies
+share ``mlruns.db`` in use; Ray's start and the store's first creation (a fresh SQLite file
+is migrated, seconds) are timed apart, once per bench. ``--img-size`` runs the demo at
+another size, i.e. another epoch length (the platform's costs are per epoch, per trial and
+per study, so their share falls as epochs grow). Figures go to
+``bench/results/tune_overhead.json`` (``tune_overhead_img<N>.json`` with --img-size).
 
-    python bench/tune_overhead.py [--trials 12] [--seeds 0 1 2] [--samplers nsga2 random] [--reuse]
+    python bench/tune_overhead.py [--trials 12] [--seeds 0 1 2] [--samplers nsga2 random]
+                                  [--img-size N] [--reuse]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -31,7 +37,7 @@ from analysis.pareto import hypervolume, non_dominated
 from search_spaces import shipped_path
 from search_spaces.schema import load_space
 from trainables import ray_adapter
-from trainables.mlflow_adapter import load_trial_runs, metric_sums
+from trainables.mlflow_adapter import load_trial_runs, metric_sums, prepare_store
 from trainables.study import StudyOptions, run_study
 from yolo.metrics import names as m
 from yolo.metrics.profile import count_macs
@@ -41,12 +47,14 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "tune_overhead.json"
 
 
-def space_file(out: Path, sampler: str, seed: int, trials: int) -> Path:
-    """The demo space with this sampler, seed and budget (paths made absolute)."""
+def space_file(out: Path, sampler: str, seed: int, trials: int, img_size: int | None) -> Path:
+    """The demo space with this sampler, seed, budget and size (paths made absolute)."""
     source = shipped_path("demo")
     data = yaml.safe_load(source.read_text())
     data["data"] = str((source.parent / data["data"]).resolve())
     data["fixed"]["weights"] = str((source.parent / data["fixed"]["weights"]).resolve())
+    if img_size is not None:
+        data["fixed"]["img_size"] = img_size
     data["search"].update(sampler=sampler, seed=seed, num_samples=trials)
     if sampler != "nsga2":
         data["search"].pop("population_size", None)
@@ -72,7 +80,7 @@ def time_breakdown(study: Path, concurrency: int) -> dict[str, float]:
     and the idle tail: slots left empty after the last trial started (nothing left to run;
     the workload's shape, not the platform's cost)."""
     parts = dict.fromkeys(("trial_spans_s", "training_s", "trial_start_s", "cost_metrics_s",
-                           "report_s", "idle_tail_s"), 0.0)  # fmt: skip
+                           "report_s", "idle_tail_s", "epochs"), 0.0)  # fmt: skip
     spans = []
     for path in study.glob("*/result.json"):
         results = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -84,6 +92,7 @@ def time_breakdown(study: Path, concurrency: int) -> dict[str, float]:
         spans.append((begin, results[-1]["timestamp"]))
         parts["trial_spans_s"] += results[-1]["timestamp"] - begin
         parts["training_s"] += sum(busy)
+        parts["epochs"] += len(results)
         parts["trial_start_s"] += first["time_total_s"] - busy[0] - first.get(m.COST_TIME_S, 0)
         parts["cost_metrics_s"] += sum(r.get(m.COST_TIME_S, 0.0) for r in results)
         parts["report_s"] += sum(r.get(m.REPORT_TIME_S, 0.0) for r in results)
@@ -94,22 +103,14 @@ def time_breakdown(study: Path, concurrency: int) -> dict[str, float]:
     return parts
 
 
-def run_one(out: Path, sampler: str, seed: int, trials: int, reuse: bool) -> dict:
+def run_one(out: Path, uri: str, sampler: str, seed: int, trials: int, img_size: int | None,
+            reuse: bool) -> dict:  # fmt: skip
     """Run one study (or, with ``reuse``, take the one a previous run left in ``out``)."""
     name = f"{sampler}_{seed}"
     record = out / f"{name}.json"
     if reuse and record.is_file():
         return json.loads(record.read_text())
-    if reuse and RESULTS.is_file():  # a run that recorded its studies only in the results
-        for study in json.loads(RESULTS.read_text())["studies"]:
-            if (study["sampler"], study["seed"]) == (sampler, seed):
-                return {"name": name, "sampler": sampler, "seed": seed,
-                        "uri": f"sqlite:///{out / (name + '.db')}", "wall_s": study["wall_s"],
-                        "concurrency": load_space(shipped_path("demo")).search.max_concurrent,
-                        "trials": study["trials"],
-                        "errored": study["errored"]}  # fmt: skip
-    space = load_space(space_file(out, sampler, seed, trials))
-    uri = f"sqlite:///{out / (name + '.db')}"
+    space = load_space(space_file(out, sampler, seed, trials, img_size))
     options = StudyOptions(name=name, storage=str(out / "tune"), mlflow_uri=uri,
                            report_dir=str(out / "pareto" / name))  # fmt: skip
     start = time.perf_counter()
@@ -129,7 +130,9 @@ def figures_of(out: Path, run: dict, reference: list[float]) -> dict:
                for r in runs)  # fmt: skip
     curve = hypervolume_curve(runs, reference)
     parts = time_breakdown(out / "tune" / name, concurrency)
+    epochs = parts.pop("epochs")
     slots = wall * concurrency
+    disk = sum(f.stat().st_size for f in (out / "tune" / name).rglob("*") if f.is_file())
     figures = {
         "sampler": run["sampler"],
         "seed": run["seed"],
@@ -137,6 +140,9 @@ def figures_of(out: Path, run: dict, reference: list[float]) -> dict:
         "errored": run["errored"],
         "wall_s": round(wall, 1),
         "training_s": round(busy, 1),
+        "epochs": int(epochs),
+        "epoch_s_mean": round(busy / max(epochs, 1), 2),  # train + evaluate, per epoch
+        "study_disk_mb": round(disk / 1e6, 1),  # Tune's folder: checkpoints, results
         # the issue's measure: the share of the slots' time not spent training
         "overhead_share": round(1 - busy / slots, 4),
         # the same without the idle tail (no trial left to run: not Ray, MLflow, checkpoints)
@@ -150,7 +156,8 @@ def figures_of(out: Path, run: dict, reference: list[float]) -> dict:
         "front": [(t["metrics"][m.MAP50], t["metrics"][m.MACS], t["tags"].get("method"))
                   for t in runs if t["tags"].get("pareto") == "true"],
     }  # fmt: skip
-    print(f"{name}: {figures['trials']} trials in {wall:.0f}s, training {busy:.0f}s over "
+    print(f"{name}: {figures['trials']} trials in {wall:.0f}s, training {busy:.0f}s "
+          f"({epochs:.0f} epochs of {figures['epoch_s_mean']:.1f}s) over "
           f"{concurrency} slots -> overhead {figures['overhead_share']:.1%} (platform "
           f"{figures['platform_overhead_share']:.1%}, in trials "
           f"{figures['in_trial_overhead_share']:.1%}); hypervolume "
@@ -163,23 +170,45 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=12)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--samplers", nargs="+", default=["nsga2", "random"])
-    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_tune_overhead")
+    parser.add_argument(
+        "--img-size",
+        type=int,
+        default=None,
+        help="train at this size instead of the demo's (longer epochs)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="studies' folder (default runs/bench_tune_overhead[_img<N>]); "
+        "emptied first unless --reuse",
+    )
     parser.add_argument("--reuse", action="store_true",
                         help="take the studies left in --out by a previous run")  # fmt: skip
     args = parser.parse_args()
+    suffix = f"_img{args.img_size}" if args.img_size else ""
+    out = args.out or ROOT / "runs" / f"bench_tune_overhead{suffix}"
+    results = RESULTS.with_name(f"tune_overhead{suffix}.json")
     space = load_space(shipped_path("demo"))
     if not Path(space.fixed["weights"]).is_file():  # the dense model every trial prunes
         subprocess.run(["make", "-C", str(ROOT), "demo-dense"], check=True)
     fixed = space.fixed
+    size = args.img_size or int(fixed["img_size"])
     dense = create_model(space.model, num_classes=10, width=float(fixed["width"]))
-    reference = [0.0, float(count_macs(dense, int(fixed["img_size"])).effective)]
-    args.out.mkdir(parents=True, exist_ok=True)
+    reference = [0.0, float(count_macs(dense, size).effective)]
+    if not args.reuse:
+        shutil.rmtree(out, ignore_errors=True)  # a fresh store: no runs of an earlier bench
+    out.mkdir(parents=True, exist_ok=True)
+    uri = f"sqlite:///{out / 'mlruns.db'}"
     start = time.perf_counter()
     ray_adapter.start_ray(None)
     ray_start = time.perf_counter() - start
-    runs = [run_one(args.out, sampler, seed, args.trials, args.reuse)
+    start = time.perf_counter()
+    prepare_store(uri)
+    store_start = time.perf_counter() - start
+    runs = [run_one(out, uri, sampler, seed, args.trials, args.img_size, args.reuse)
             for sampler in args.samplers for seed in args.seeds]  # fmt: skip
-    studies = [figures_of(args.out, run, reference) for run in runs]
+    studies = [figures_of(out, run, reference) for run in runs]
     summary = {}
     for sampler in args.samplers:
         mine = [s for s in studies if s["sampler"] == sampler]
@@ -197,15 +226,18 @@ def main() -> None:
         }  # fmt: skip
         summary[sampler]["in_trial_overhead_share_mean"] = round(float(np.mean(
             [s["in_trial_overhead_share"] for s in mine])), 4)  # fmt: skip
+        summary[sampler]["epoch_s_mean"] = round(float(np.mean([s["epoch_s_mean"] for s in mine])),
+                                                 2)  # fmt: skip
         print(f"{sampler}: hypervolume after {args.trials} trials "
               f"{volumes.mean():.4g} ± {volumes.std():.3g} over seeds {args.seeds}; overhead "
               f"{summary[sampler]['overhead_share_mean']:.1%}")  # fmt: skip
     write_results(
-        RESULTS,
+        results,
         "python bench/tune_overhead.py " + " ".join(sys.argv[1:]),
-        {"space": "search_spaces/demo.yaml", "trials_per_study": args.trials,
+        {"space": "search_spaces/demo.yaml", "img_size": size, "trials_per_study": args.trials,
          "seeds": args.seeds, "reference": {"map50": reference[0], "macs": reference[1]},
-         "ray_start_s": round(ray_start, 1), "summary": summary, "studies": studies},
+         "ray_start_s": round(ray_start, 1), "mlflow_store_create_s": round(store_start, 1),
+         "summary": summary, "studies": studies},
     )  # fmt: skip
 
 

@@ -61,6 +61,13 @@ def _client(tracking_uri: str) -> Any:
     return MlflowClient(tracking_uri=tracking_uri)
 
 
+def prepare_store(tracking_uri: str) -> None:
+    """Open the tracking store once, so that a fresh SQLite file gets its tables now (MLflow
+    migrates a new database in seconds; an existing one opens in milliseconds)."""
+    wait_for_server(tracking_uri)
+    _client(tracking_uri).search_experiments(max_results=1)
+
+
 class StudyTracker:
     """Parent run of one study; ``trial_*`` methods manage its nested runs.
 

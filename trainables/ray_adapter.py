@@ -153,6 +153,9 @@ def _callback(events: TrialEvents) -> Any:
     return Forward()
 
 
+KEEP_CHECKPOINTS = 1  # per trial: the newest (Tune deletes older ones once it is persisted)
+
+
 @dataclass(frozen=True)
 class Search:
     """How a study searches: the Optuna define-by-run, objectives, sampler, limits."""
@@ -218,7 +221,10 @@ def run_tuner(trainable: Any, search: Search, *, name: str, storage: str,
             reuse_actors=True),  # a trial's worker process stays for the next: no re-import
         run_config=tune.RunConfig(
             name=name, storage_path=root, verbose=1, callbacks=[_callback(events)],
-            failure_config=tune.FailureConfig(max_failures=search.max_failures)),
+            failure_config=tune.FailureConfig(max_failures=search.max_failures),
+            # a restart needs only the newest checkpoint; keeping every epoch's filled the
+            # disk (~0.5 GB per demo trial) and made each report delete nothing
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS)),
     )  # fmt: skip
     return _outcomes(tuner.fit())
 

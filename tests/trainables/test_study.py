@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import ray
 import yaml
@@ -53,8 +55,12 @@ def test_a_real_multi_method_study(tmp_path, demo_spec, capsys, fresh_ray) -> No
     for t in trials:
         assert t.status == "TERMINATED"
         assert t.last_result["map50"] >= 0 and t.last_result["macs"] > 0
+        # of the checkpoints reported every epoch, only the newest stays on disk
+        kept = [c.name for c in Path(t.path).glob("checkpoint_*")]
+        assert kept == [Path(t.checkpoint.path).name]
         own = [k for k in t.config if "." in k]
         assert own and all(k.startswith(t.config["method"] + ".") for k in own)
+    assert max(t.last_result["training_iteration"] for t in trials) > 1  # some deleted
     # MLflow: one parent run, four nested trial runs with per-epoch metrics and tags
     from mlflow.tracking import MlflowClient
 

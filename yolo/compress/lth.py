@@ -56,8 +56,17 @@ class LTHConfig:
 
 
 def _order_to_prune(values: torch.Tensor, count: int) -> torch.Tensor:
-    """Positions of the ``count`` smallest values; ties go to the lower position."""
-    return torch.sort(values, stable=True).indices[:count]
+    """Positions of the ``count`` smallest values; ties go to the lower position.
+
+    A selection, not a sort: everything below the count-th smallest value, then the lowest
+    positions holding exactly that value (a full YOLOv3 pools 62M weights in global scope).
+    """
+    if count <= 0:
+        return torch.zeros(0, dtype=torch.long)
+    threshold = torch.kthvalue(values, count).values
+    below = (values < threshold).nonzero().squeeze(1)
+    at = (values == threshold).nonzero().squeeze(1)[: count - below.numel()]
+    return torch.cat([below, at])
 
 
 def prune_by_magnitude(

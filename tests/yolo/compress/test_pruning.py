@@ -61,6 +61,32 @@ def test_global_pruning_pools_tensors_and_breaks_ties_by_order() -> None:
     assert total == 7
 
 
+@pytest.mark.parametrize("scope", ["local", "global"])
+def test_pruning_selects_what_a_stable_sort_would(scope) -> None:
+    """The selection (kthvalue, ties by position) against the definition: a stable sort of
+    the remaining weights, the first floor(rate * remaining) removed; few distinct values, so
+    ties straddle the cut."""
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(50):
+        weights = {
+            k: torch.randint(-3, 4, (int(n),), generator=generator).float()
+            for k, n in zip("abc", torch.randint(1, 30, (3,), generator=generator))
+        }
+        masks = {k: torch.rand(v.shape, generator=generator) > 0.3 for k, v in weights.items()}
+        rate = float(torch.rand(1, generator=generator))
+        new = prune_by_magnitude(weights, masks, rate, scope)
+        groups = [[k] for k in weights] if scope == "local" else [list(weights)]
+        expected = {k: m.clone() for k, m in masks.items()}
+        for group in groups:
+            alive = [(k, i) for k in group for i in masks[k].nonzero().squeeze(1).tolist()]
+            values = torch.tensor([abs(weights[k][i].item()) for k, i in alive])
+            order = torch.sort(values, stable=True).indices[: math.floor(rate * len(alive))]
+            for position in order.tolist():
+                k, i = alive[position]
+                expected[k][i] = False
+        assert all(torch.equal(new[k], expected[k]) for k in weights)
+
+
 class ZeroCheck(Callback):
     """Asserts after every step that masked weights are exactly zero in model and EMA."""
 
