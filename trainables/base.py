@@ -122,15 +122,21 @@ class MethodTrainable(ABC):
         self.started = time.perf_counter()
         self.restored, self.context = False, {}  # a reused worker starts each trial afresh
         self.last_report_s, self._cost_key = 0.0, None
-        base = ray_adapter.trial_dir() or Path(config.get("out", "runs/trial"))
-        self.work = base / "work"
+        scratch = ray_adapter.scratch_dir()
+        self.work = (scratch or Path(config.get("out", "runs/trial"))) / "work"
+        if scratch is not None:  # a trial starts from its checkpoint or from nothing
+            shutil.rmtree(scratch, ignore_errors=True)
         self.work.mkdir(parents=True, exist_ok=True)
         with ray_adapter.restored_checkpoint() as restored:
             if restored is not None:
                 shutil.copytree(restored, self.work, dirs_exist_ok=True)
                 self.restored = True
         self.context["restored"] = float(self.restored)
-        self.execute(self.train_config(config))
+        try:
+            self.execute(self.train_config(config))
+        finally:  # every epoch's files reached storage as checkpoints
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
 
     def train_config(self, config: Mapping[str, Any]) -> TrainConfig:
         hyp = Hyp(

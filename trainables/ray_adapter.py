@@ -9,7 +9,9 @@ and the trial's context. Driver side: ``ray.init`` (local or a cluster), ``tune.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -53,11 +55,20 @@ def restored_checkpoint() -> Iterator[Path | None]:
         yield Path(directory)
 
 
-def trial_dir() -> Path | None:
-    """This trial's local directory (where its working files live), if in a session."""
+def scratch_dir() -> Path | None:
+    """A node-local folder for this trial's working files, if in a session.
+
+    Not the trial's own directory: Tune copies that whole folder to storage with every
+    experiment-state sync, so working files there were uploaded again and again (and copied
+    while being replaced, which Tune logged as errors). What a restart needs reaches storage
+    as the checkpoint."""
     from ray import tune
 
-    return Path(tune.get_context().get_trial_dir()) if in_session() else None
+    if not in_session():
+        return None
+    context = tune.get_context()
+    unique = hashlib.sha1(context.get_trial_dir().encode()).hexdigest()[:8]
+    return Path(tempfile.gettempdir()) / "yct-trials" / f"{context.get_trial_id()}-{unique}"
 
 
 def trial_name() -> str | None:

@@ -58,6 +58,8 @@ def test_a_real_multi_method_study(tmp_path, demo_spec, capsys, fresh_ray) -> No
         # of the checkpoints reported every epoch, only the newest stays on disk
         kept = [c.name for c in Path(t.path).glob("checkpoint_*")]
         assert kept == [Path(t.checkpoint.path).name]
+        # working files live outside the folder Tune syncs to storage, and are gone
+        assert not {"work", "snapshots"} & {p.name for p in Path(t.path).iterdir()}
         own = [k for k in t.config if "." in k]
         assert own and all(k.startswith(t.config["method"] + ".") for k in own)
     assert max(t.last_result["training_iteration"] for t in trials) > 1  # some deleted
