@@ -105,8 +105,7 @@ class StudyTracker:
             tags={**self.tags, "study": study, "kind": "study"},
         )
         self.parent = run.info.run_id
-        for key, value in _flat(params).items():
-            self.client.log_param(self.parent, key, value)
+        self._log_params(self.parent, params)
         self.client.log_text(self.parent, space_text, "search_space.yaml")
         self.trials: dict[str, str] = {}
 
@@ -135,8 +134,15 @@ class StudyTracker:
                   "mlflow.parentRunId": self.parent, "kind": "trial"},
         )  # fmt: skip
         self.trials[trial_id] = run.info.run_id
-        for key, value in _flat(config).items():
-            self.client.log_param(run.info.run_id, key, value)
+        self._log_params(run.info.run_id, config)
+
+    def _log_params(self, run: str, params: Mapping[str, Any]) -> None:
+        """One batch (Tune waits for the driver's callbacks before it starts a trial)."""
+        from mlflow.entities import Param
+
+        flat = [Param(k, v) for k, v in _flat(params).items()]
+        for start in range(0, len(flat), 100):  # MLflow takes at most 100 params a batch
+            self.client.log_batch(run, params=flat[start : start + 100])
 
     def trial_result(self, trial_id: str, metrics: Mapping[str, Any], step: int) -> None:
         from mlflow.entities import Metric

@@ -94,6 +94,8 @@ def test_tracker_logs_a_study_to_a_server(server, tmp_path) -> None:
     parent_files = {f.path for f in client.list_artifacts(tracker.parent, "pareto")}
     assert parent_files == {"pareto/front.md"}
     assert client.get_run(tracker.parent).data.metrics["hypervolume"] == pytest.approx(0.1)
+    assert client.get_run(tracker.parent).data.params["search.sampler"] == "nsga2"
+    assert client.get_run(tracker.trials["t2"]).data.params == {"rate": "0.2", "lr0": "0.01"}
     # proxied artifacts land where the server was told to put them, not beside the client
     assert any(p.name == PER_CLASS_AP for p in artifacts.rglob("*"))
     assert not (tmp_path / "mlartifacts").exists()
@@ -107,3 +109,16 @@ def test_an_unreachable_server_is_one_line_naming_it() -> None:
                                               r"reachable after 1 s"):  # fmt: skip
         wait_for_server(f"http://127.0.0.1:{port}", timeout_s=1.0)
     wait_for_server("sqlite:///x.db", timeout_s=0.0)  # a file store: nothing to wait for
+
+
+def test_params_beyond_one_batch_are_all_logged(tmp_path) -> None:
+    """Params go in batches (MLflow takes 100 at a time): a study with many fixed settings."""
+    params = {f"fixed.setting_{i:03d}": i for i in range(230)}
+    tracker = StudyTracker(f"sqlite:///{tmp_path / 'm.db'}", "many", tags={}, params=params,
+                           space_text="")  # fmt: skip
+    tracker.trial_started("t", {f"k{i}": i for i in range(120)})
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracker.tracking_uri)
+    assert client.get_run(tracker.parent).data.params == {k: str(v) for k, v in params.items()}
+    assert len(client.get_run(tracker.trials["t"]).data.params) == 120
