@@ -167,6 +167,16 @@ def _callback(events: TrialEvents) -> Any:
 KEEP_CHECKPOINTS = 1  # per trial: the newest (Tune deletes older ones once it is persisted)
 
 
+def _quiet_forced_snapshots() -> None:
+    """Keeping N checkpoints makes Tune save the study's state after every N checkpoints of
+    a trial (so that the state never names a deleted one), and warn about it when that
+    happens more than once in 5 s: with per-epoch checkpoints of short trials, hundreds of
+    4-line warnings per study. The snapshot is wanted and cheap here (trial folders hold
+    only results; the working files live in scratch), so the warning is turned off unless
+    the user set its threshold."""
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+
+
 @dataclass(frozen=True)
 class Search:
     """How a study searches: the Optuna define-by-run, objectives, sampler, limits."""
@@ -224,6 +234,7 @@ def run_tuner(trainable: Any, search: Search, *, name: str, storage: str,
         scheduler = ASHAScheduler(time_attr="training_iteration", metric=search.metrics[0],
                                   mode=search.modes[0])  # fmt: skip
     root, _, _ = study_path(storage, name).rpartition("/")
+    _quiet_forced_snapshots()
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
@@ -256,6 +267,7 @@ def resume_tuner(trainable: Any, *, name: str, storage: str) -> list[TrialOutcom
     from ray import tune
 
     check_resumable(storage, name)
+    _quiet_forced_snapshots()
     tuner = tune.Tuner.restore(study_path(storage, name), trainable, resume_unfinished=True,
                                resume_errored=True)  # fmt: skip
     return _outcomes(tuner.fit())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,15 @@ def _space(tmp_path, demo_spec, **search):
     return path
 
 
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 @pytest.fixture
 def fresh_ray():
     yield
@@ -43,10 +53,18 @@ def fresh_ray():
 def test_a_real_multi_method_study(tmp_path, demo_spec, capsys, fresh_ray) -> None:
     space = _space(tmp_path, demo_spec)
     uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
-    assert main(["tune", str(space), "--storage", str(tmp_path / "runs"), "--name", "s",
-                 "--mlflow-uri", uri]) == 0  # fmt: skip
+    warnings = _Collect()  # Tune's warnings, straight from its logger
+    tune_state = logging.getLogger("ray.tune.execution.experiment_state")
+    tune_state.addHandler(warnings)
+    try:
+        assert main(["tune", str(space), "--storage", str(tmp_path / "runs"), "--name", "s",
+                     "--mlflow-uri", uri]) == 0  # fmt: skip
+    finally:
+        tune_state.removeHandler(warnings)
     out = capsys.readouterr().out
     assert "4 trials (0 errored)" in out
+    # the state snapshot each kept checkpoint forces is wanted: its warning is off by default
+    assert not [w for w in warnings.messages if "snapshotting has been triggered" in w]
     from ray import tune
 
     trials = tune.ExperimentAnalysis(str(tmp_path / "runs" / "s")).trials
