@@ -164,19 +164,6 @@ def _callback(events: TrialEvents) -> Any:
     return Forward()
 
 
-KEEP_CHECKPOINTS = 1  # per trial: the newest (Tune deletes older ones once it is persisted)
-
-
-def _quiet_forced_snapshots() -> None:
-    """Keeping N checkpoints makes Tune save the study's state after every N checkpoints of
-    a trial (so that the state never names a deleted one), and warn about it when that
-    happens more than once in 5 s: with per-epoch checkpoints of short trials, hundreds of
-    4-line warnings per study. The snapshot is wanted and cheap here (trial folders hold
-    only results; the working files live in scratch), so the warning is turned off unless
-    the user set its threshold."""
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-
-
 @dataclass(frozen=True)
 class Search:
     """How a study searches: the Optuna define-by-run, objectives, sampler, limits."""
@@ -198,6 +185,29 @@ class TrialOutcome:
     trial_id: str
     metrics: dict[str, Any]
     error: str | None
+
+
+def prune_checkpoints(grid: Any) -> None:
+    """Once the study has ended, each trial keeps only the checkpoint Tune's final state names
+    (what an errored trial resumes from); the rest are deleted, on any storage.
+
+    Not while the study runs: Tune's own ``CheckpointConfig(num_to_keep)`` deletes a
+    checkpoint as soon as a newer one is registered but saves the study's state a moment
+    later, so a driver killed in between leaves a state naming a deleted checkpoint and that
+    trial cannot resume (seen in the killed-driver test). So a study holds every epoch's
+    checkpoint until it ends."""
+    from pyarrow import fs as pafs
+
+    for result in grid:
+        if result.checkpoint is None:
+            continue
+        keep = result.checkpoint.path.rstrip("/")
+        selector = pafs.FileSelector(result.path.rstrip("/"), allow_not_found=True)
+        for info in result.filesystem.get_file_info(selector):
+            name = info.path.rstrip("/").rsplit("/", 1)[-1]
+            is_checkpoint = info.type == pafs.FileType.Directory and name.startswith("checkpoint_")
+            if is_checkpoint and info.path.rstrip("/") != keep:
+                result.filesystem.delete_dir(info.path)
 
 
 def _outcomes(grid: Any) -> list[TrialOutcome]:
@@ -234,7 +244,6 @@ def run_tuner(trainable: Any, search: Search, *, name: str, storage: str,
         scheduler = ASHAScheduler(time_attr="training_iteration", metric=search.metrics[0],
                                   mode=search.modes[0])  # fmt: skip
     root, _, _ = study_path(storage, name).rpartition("/")
-    _quiet_forced_snapshots()
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
@@ -243,12 +252,11 @@ def run_tuner(trainable: Any, search: Search, *, name: str, storage: str,
             reuse_actors=True),  # a trial's worker process stays for the next: no re-import
         run_config=tune.RunConfig(
             name=name, storage_path=root, verbose=1, callbacks=[_callback(events)],
-            failure_config=tune.FailureConfig(max_failures=search.max_failures),
-            # a restart needs only the newest checkpoint; keeping every epoch's filled the
-            # disk (~0.5 GB per demo trial) and made each report delete nothing
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS)),
+            failure_config=tune.FailureConfig(max_failures=search.max_failures)),
     )  # fmt: skip
-    return _outcomes(tuner.fit())
+    grid = tuner.fit()
+    prune_checkpoints(grid)
+    return _outcomes(grid)
 
 
 def check_resumable(storage: str, name: str) -> None:
@@ -267,7 +275,8 @@ def resume_tuner(trainable: Any, *, name: str, storage: str) -> list[TrialOutcom
     from ray import tune
 
     check_resumable(storage, name)
-    _quiet_forced_snapshots()
     tuner = tune.Tuner.restore(study_path(storage, name), trainable, resume_unfinished=True,
                                resume_errored=True)  # fmt: skip
-    return _outcomes(tuner.fit())
+    grid = tuner.fit()
+    prune_checkpoints(grid)
+    return _outcomes(grid)
