@@ -61,13 +61,13 @@ def scratch_dir() -> Path | None:
     Not the trial's own directory: Tune copies that whole folder to storage with every
     experiment-state sync, so working files there were uploaded again and again (and copied
     while being replaced, which Tune logged as errors). What a restart needs reaches storage
-    as the checkpoint."""
+    as the checkpoint; a resumed trial finds, wipes and removes the same folder."""
     from ray import tune
 
     if not in_session():
         return None
-    context = tune.get_context()
-    unique = hashlib.sha1(context.get_trial_dir().encode()).hexdigest()[:8]
+    context = tune.get_context()  # name and id stay the same when a study is resumed
+    unique = hashlib.sha1(context.get_trial_name().encode()).hexdigest()[:8]
     return Path(tempfile.gettempdir()) / "yct-trials" / f"{context.get_trial_id()}-{unique}"
 
 
