@@ -38,7 +38,7 @@ from analysis.pareto import hypervolume, non_dominated
 from search_spaces import shipped_path
 from search_spaces.schema import load_space
 from trainables import ray_adapter
-from trainables.mlflow_adapter import load_trial_runs, metric_sums, prepare_store
+from trainables.mlflow_adapter import load_trial_runs, prepare_store
 from trainables.study import StudyOptions, run_study
 from yolo.metrics import names as m
 from yolo.metrics.profile import count_macs
@@ -136,11 +136,9 @@ def run_one(out: Path, uri: str, sampler: str, seed: int, trials: int, img_size:
 def figures_of(out: Path, run: dict, reference: list[float]) -> dict:
     name, uri, wall, concurrency = run["name"], run["uri"], run["wall_s"], run["concurrency"]
     runs = load_trial_runs(uri, name)
-    busy = sum(sum(metric_sums(uri, r["run_id"], [m.EPOCH_TIME_S, m.EVAL_TIME_S]).values())
-               for r in runs)  # fmt: skip
     curve = hypervolume_curve(runs, reference)
-    parts = time_breakdown(out / "tune" / name, concurrency)
-    epochs = parts.pop("epochs")
+    parts = time_breakdown(out / "tune" / name, concurrency)  # every time figure, one source
+    epochs, busy = parts.pop("epochs"), parts["training_s"]
     slots = wall * concurrency
     disk = sum(f.stat().st_size for f in (out / "tune" / name).rglob("*") if f.is_file())
     figures = {

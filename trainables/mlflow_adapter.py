@@ -236,9 +236,3 @@ def load_trial_runs(tracking_uri: str, experiment: str | None, *,
         for r in runs
         if r.info.status == "FINISHED"
     ]
-
-
-def metric_sums(tracking_uri: str, run_id: str, keys: Sequence[str]) -> dict[str, float]:
-    """Sum over every logged step of each metric in ``keys`` (e.g. per-epoch times)."""
-    client = _client(tracking_uri)
-    return {k: float(sum(m.value for m in client.get_metric_history(run_id, k))) for k in keys}
