@@ -19,6 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from yolo.errors import DependencyError, root_cause, versions
+
+STUDY_LIBRARIES = ("ray", "optuna", "mlflow", "torch")  # named when Ray's machinery fails
+
 # ---------------------------------------------------------------------- trial side
 
 
@@ -224,9 +228,30 @@ def study_path(storage: str, name: str) -> str:
     return f"{root.rstrip('/')}/{name}"
 
 
-def run_tuner(trainable: Any, search: Search, *, name: str, storage: str,
-              events: TrialEvents) -> list[TrialOutcome]:  # fmt: skip
-    """A fresh study: OptunaSearch behind a ConcurrencyLimiter, optional ASHA."""
+@dataclass(frozen=True)
+class TunerParts:
+    """Exactly what a fresh study hands to ``tune.Tuner`` (Ray pickles all of it)."""
+
+    trainable: Any
+    tune_config: Any
+    run_config: Any
+
+    def components(self) -> list[tuple[str, Any, tuple[str, ...]]]:
+        """(what, object, the libraries it comes from), in the order worth blaming."""
+        limiter = self.tune_config.search_alg
+        searcher = limiter.searcher
+        return [
+            ("the Optuna sampler", searcher._sampler, ("optuna", "ray")),
+            ("the Optuna searcher", limiter, ("optuna", "ray")),
+            ("the scheduler", self.tune_config.scheduler, ("ray",)),
+            ("the trainable", self.trainable, ("ray", "torch")),
+            ("the study callbacks", self.run_config.callbacks, ("ray", "mlflow")),
+        ]
+
+
+def tuner_parts(trainable: Any, search: Search, *, name: str, storage: str,
+                events: TrialEvents) -> TunerParts:  # fmt: skip
+    """OptunaSearch behind a ConcurrencyLimiter, optional ASHA, the MLflow-feeding callback."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search import ConcurrencyLimiter
@@ -244,19 +269,54 @@ def run_tuner(trainable: Any, search: Search, *, name: str, storage: str,
         scheduler = ASHAScheduler(time_attr="training_iteration", metric=search.metrics[0],
                                   mode=search.modes[0])  # fmt: skip
     root, _, _ = study_path(storage, name).rpartition("/")
-    tuner = tune.Tuner(
+    return TunerParts(
         trainable,
-        tune_config=tune.TuneConfig(
+        tune.TuneConfig(
             search_alg=ConcurrencyLimiter(searcher, max_concurrent=search.max_concurrent),
             scheduler=scheduler, num_samples=search.num_samples,
             reuse_actors=True),  # a trial's worker process stays for the next: no re-import
-        run_config=tune.RunConfig(
+        tune.RunConfig(
             name=name, storage_path=root, verbose=1, callbacks=[_callback(events)],
             failure_config=tune.FailureConfig(max_failures=search.max_failures)),
     )  # fmt: skip
-    grid = tuner.fit()
+
+
+def check_sendable(parts: TunerParts) -> None:
+    """Pickle each part as Ray will, and name the first that cannot be sent (with the
+    versions of the libraries it comes from) instead of Ray's bare pickling error."""
+    from ray import cloudpickle
+
+    for what, component, libraries in parts.components():
+        try:
+            cloudpickle.loads(cloudpickle.dumps(component))
+        except Exception as exc:
+            raise DependencyError(f"{what} ({versions(*libraries)}) cannot be sent to Ray: "
+                                  f"{root_cause(exc)}") from exc  # fmt: skip
+
+
+def _fit(tuner_factory: Any) -> Any:
+    """Build the Tuner and run it; a failure inside Ray's own machinery (not a trial's: those
+    are recorded per trial) becomes one DependencyError line naming the versions."""
+    try:
+        grid = tuner_factory().fit()
+    except (KeyboardInterrupt, DependencyError):
+        raise
+    except Exception as exc:
+        raise DependencyError(f"Ray Tune stopped the study ({versions(*STUDY_LIBRARIES)}): "
+                              f"{root_cause(exc)}") from exc  # fmt: skip
     prune_checkpoints(grid)
-    return _outcomes(grid)
+    return grid
+
+
+def run_tuner(trainable: Any, search: Search, *, name: str, storage: str,
+              events: TrialEvents) -> list[TrialOutcome]:  # fmt: skip
+    """A fresh study (see :func:`tuner_parts`); its parts are checked to pickle first."""
+    from ray import tune
+
+    parts = tuner_parts(trainable, search, name=name, storage=storage, events=events)
+    check_sendable(parts)
+    return _outcomes(_fit(lambda: tune.Tuner(parts.trainable, tune_config=parts.tune_config,
+                                             run_config=parts.run_config)))  # fmt: skip
 
 
 def check_resumable(storage: str, name: str) -> None:
@@ -275,8 +335,6 @@ def resume_tuner(trainable: Any, *, name: str, storage: str) -> list[TrialOutcom
     from ray import tune
 
     check_resumable(storage, name)
-    tuner = tune.Tuner.restore(study_path(storage, name), trainable, resume_unfinished=True,
-                               resume_errored=True)  # fmt: skip
-    grid = tuner.fit()
-    prune_checkpoints(grid)
-    return _outcomes(grid)
+    path = study_path(storage, name)
+    return _outcomes(_fit(lambda: tune.Tuner.restore(path, trainable, resume_unfinished=True,
+                                                     resume_errored=True)))  # fmt: skip

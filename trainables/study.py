@@ -19,6 +19,7 @@ from typing import Any
 
 from analysis.report import FrontReport, front_report
 from search_spaces.optuna_space import define_by_run
+from search_spaces.sampler import RebuildableSampler, build_sampler
 from search_spaces.schema import SearchSpace, check_files, check_fits
 from trainables import ray_adapter
 from trainables.mlflow_adapter import DEFAULT_TRACKING_URI, StudyTracker, load_trial_runs
@@ -46,18 +47,23 @@ class StudyResult:
     finished: int  # trials with every objective, the ones the front is drawn from
 
 
-def _sampler(space: SearchSpace) -> Any:
-    import optuna
+def _sampler(space: SearchSpace) -> RebuildableSampler:
+    return build_sampler(space.search.sampler, seed=space.search.seed,
+                         population_size=space.search.population_size)  # fmt: skip
 
-    seed = space.search.seed
-    population = {"population_size": space.search.population_size} if (
-        space.search.population_size
-    ) else {}  # fmt: skip
-    return {
-        "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=seed, **population),
-        "tpe": lambda: optuna.samplers.TPESampler(seed=seed),
-        "random": lambda: optuna.samplers.RandomSampler(seed=seed),
-    }[space.search.sampler]()
+
+def study_search(space: SearchSpace, options: StudyOptions) -> ray_adapter.Search:
+    """How the study searches: what ``yct tune`` hands to Ray with the trainable."""
+    return ray_adapter.Search(
+        define_by_run=define_by_run(space, options.data),
+        metrics=[o.metric for o in space.objectives],
+        modes=[o.mode for o in space.objectives],
+        sampler=_sampler(space),
+        num_samples=options.num_samples or space.search.num_samples,
+        max_concurrent=options.max_concurrent or space.search.max_concurrent,
+        max_failures=space.search.max_failures,
+        asha=space.search.scheduler == "asha",
+    )
 
 
 def build_trainable(space: SearchSpace) -> Any:
@@ -99,17 +105,8 @@ def run_study(space: SearchSpace, options: StudyOptions) -> StudyResult:
         outcomes = ray_adapter.resume_tuner(trainable, name=options.name, storage=options.storage)
     else:
         tracker = _tracker(space, options)
-        search = ray_adapter.Search(
-            define_by_run=define_by_run(space, options.data),
-            metrics=[o.metric for o in space.objectives],
-            modes=[o.mode for o in space.objectives],
-            sampler=_sampler(space),
-            num_samples=options.num_samples or space.search.num_samples,
-            max_concurrent=options.max_concurrent or space.search.max_concurrent,
-            max_failures=space.search.max_failures,
-            asha=space.search.scheduler == "asha",
-        )
-        outcomes = ray_adapter.run_tuner(trainable, search, name=options.name,
+        outcomes = ray_adapter.run_tuner(trainable, study_search(space, options),
+                                         name=options.name,
                                          storage=options.storage, events=tracker)  # fmt: skip
     return StudyResult(outcomes, *_finish(space, tracker, options.report_dir))
 

@@ -4,8 +4,9 @@ Each command module exposes ``HELP`` (one line), ``add_arguments(parser)`` and
 ``run(args) -> int``. Heavy imports (torch, Ray, MLflow) happen inside ``run``, so
 ``yct --help`` and ``yct info`` start fast and the core never imports Ray.
 
-Bad input anywhere becomes one line on stderr (``yct <command>: error: …``) and exit 2;
-``--traceback`` shows the full trace for debugging.
+Bad input anywhere becomes one line on stderr (``yct <command>: error: …``) and exit 2; a
+dependency that fails in its own machinery (:class:`~yolo.errors.DependencyError`) one line
+naming it and its version, exit 1. ``--traceback`` shows the full trace for debugging.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+
+from yolo.errors import DependencyError
 
 # name -> module; each imports its heavy dependencies (Ray, MLflow) only inside ``run``
 COMMANDS: dict[str, str] = {
@@ -69,6 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"yct {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except DependencyError as exc:  # not the input's fault: exit 1, the library named
+        if args.traceback:
+            raise
+        print(f"yct {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"yct {args.command}: interrupted", file=sys.stderr)
         return 130

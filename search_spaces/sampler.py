@@ -1,0 +1,121 @@
+"""The Optuna sampler of a study, in a form Ray can send and save whatever Optuna adds to it.
+
+Ray Tune pickles the searcher (and with it Optuna's study and sampler) when it builds the
+``Tuner`` and at every searcher checkpoint. Optuna gives no promise that a sampler pickles:
+5.1.0 added a ``threading.Lock`` to ``NSGAIISampler`` and ``yct tune`` died with ``cannot
+pickle '_thread.lock' object``. :class:`RebuildableSampler` holds a picklable recipe (a
+``functools.partial`` of the sampler class and its arguments) beside the live sampler. When
+pickled it keeps every attribute of the live sampler that pickles on its own (its RNG state,
+NSGA-II's generation caches: a resumed study goes on drawing where it stopped) and drops the
+rest (locks, handles); unpickling rebuilds a fresh sampler from the recipe, which recreates
+what was dropped, and lays the kept state over it.
+
+Written here, not taken from a library: neither Optuna nor Ray ships such a wrapper (Ray's
+``OptunaSearch`` pickles the sampler as it is).
+"""
+
+from __future__ import annotations
+
+import functools
+import pickle
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import optuna
+from optuna.samplers import BaseSampler
+
+from search_spaces.schema import SAMPLERS
+
+if TYPE_CHECKING:
+    from optuna.distributions import BaseDistribution
+    from optuna.study import Study
+    from optuna.trial import FrozenTrial, TrialState
+
+
+class RebuildableSampler(BaseSampler):
+    """An Optuna sampler (every call delegated) that survives pickling; see the module doc.
+
+    Args:
+        recipe: a picklable zero-argument callable that builds the sampler, e.g.
+            ``functools.partial(optuna.samplers.NSGAIISampler, seed=0)``.
+    """
+
+    def __init__(self, recipe: Callable[[], BaseSampler]) -> None:
+        self.recipe = recipe
+        self.sampler = recipe()
+        self.dropped: tuple[str, ...] = ()  # attributes the last pickling had to leave out
+
+    def __getstate__(self) -> dict[str, Any]:
+        kept, dropped = {}, []
+        for name, value in vars(self.sampler).items():
+            try:
+                pickle.dumps(value)
+            except Exception:  # any failure to pickle means: rebuild it from the recipe
+                dropped.append(name)
+            else:
+                kept[name] = value
+        return {"recipe": self.recipe, "kept": kept, "dropped": tuple(dropped)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.recipe = state["recipe"]
+        self.sampler = self.recipe()
+        vars(self.sampler).update(state["kept"])
+        self.dropped = state["dropped"]
+
+    def __str__(self) -> str:
+        return str(self.sampler)
+
+    def infer_relative_search_space(
+        self, study: Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        return self.sampler.infer_relative_search_space(study, trial)
+
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        return self.sampler.sample_relative(study, trial, search_space)
+
+    def sample_independent(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        return self.sampler.sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        self.sampler.before_trial(study, trial)
+
+    def after_trial(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        self.sampler.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.sampler.reseed_rng()
+
+
+def sampler_recipe(
+    name: str, *, seed: int, population_size: int | None = None
+) -> Callable[[], BaseSampler]:
+    """The picklable recipe of the sampler ``name`` (one of ``schema.SAMPLERS``), seeded."""
+    samplers = optuna.samplers
+    if name == "nsga2":
+        extra = {"population_size": population_size} if population_size else {}
+        return functools.partial(samplers.NSGAIISampler, seed=seed, **extra)
+    if name == "tpe":
+        return functools.partial(samplers.TPESampler, seed=seed)
+    if name == "random":
+        return functools.partial(samplers.RandomSampler, seed=seed)
+    raise ValueError(f"unknown sampler {name!r}; valid samplers: {', '.join(SAMPLERS)}")
+
+
+def build_sampler(
+    name: str, *, seed: int, population_size: int | None = None
+) -> RebuildableSampler:
+    return RebuildableSampler(sampler_recipe(name, seed=seed, population_size=population_size))
