@@ -5,17 +5,39 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Every install comes from this lock of exact versions (`make lock` refreshes it on purpose).
+LOCK := requirements.lock
 
-.PHONY: venv test demo demo-dense cluster-smoke lint bench clean
+.PHONY: venv test test-latest lock demo demo-dense cluster-smoke lint bench clean
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# torch first (TORCH_SPEC picks the build), then exactly the lock, nothing resolved: --no-deps
+# everywhere and no build isolation (the editable install builds with the locked setuptools).
+$(STAMP): $(LOCK) pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python tools/check_python.py $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps $$(grep -E '^pip==' $(LOCK))
 	$(BIN)/python -m pip install --quiet $(TORCH_SPEC)
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
 	touch $(STAMP)
+
+# Re-resolve the newest releases pyproject allows into a throwaway venv and freeze it into the
+# lock. Then run `make test` (it rebuilds .venv from the new lock) and commit the lock.
+lock:
+	TORCH_SPEC="$(TORCH_SPEC)" PYTHON=$(PYTHON) tools/fresh_env.sh .venv-lock
+	.venv-lock/bin/python tools/write_lock.py .venv-lock/bin/python $(LOCK)
+	rm -rf .venv-lock
+
+# The study tests on the newest releases pyproject allows (not the lock): tells whether
+# today's Ray / Optuna / MLflow / torch still work before anyone locks them.
+LATEST_TESTS ?= tests/trainables tests/search_spaces
+test-latest:
+	TORCH_SPEC="$(TORCH_SPEC)" PYTHON=$(PYTHON) tools/fresh_env.sh .venv-latest
+	.venv-latest/bin/python -m pip list --format freeze | grep -i -E '^(torch|ray|optuna|mlflow|numpy|onnxruntime)=='
+	.venv-latest/bin/python -m pytest -q $(LATEST_TESTS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -56,4 +78,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/data_loader.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) .venv-lock .venv-latest build *.egg-info .pytest_cache

@@ -67,6 +67,13 @@ def test_every_command_names_real_things(name: str) -> None:
     name_in_pyproject = re.search(r'^name = "([^"]+)"', pyproject, re.M).group(1)
     installs = [c for c in _commands(config) if "pip install" in c and "git+" in c]
     assert installs and all(f'"{name_in_pyproject} @ git+' in c for c in installs)
+    # every node installs exactly the lock this checkout tests with: mounted, --no-deps
+    assert (config.get("file_mounts") or {}).get("~/yct/requirements.lock") == "./requirements.lock"
+    pip = [c for c in _commands(config) if "pip install" in c and "torch==" not in c]
+    assert any("-r ~/yct/requirements.lock" in c for c in pip)
+    assert pip and all("--no-deps" in c for c in pip), pip
+    assert all("python3.11 -m venv" in c for c in _commands(config) if " -m venv ~/" in c)
+    assert "# python: 3.11" in (ROOT / "requirements.lock").read_text()
     torch_pin = re.search(r"TORCH_SPEC \?= (\S+)", makefile).group(1)
     assert all(torch_pin in c for c in _commands(config) if "install -q torch" in c)
     # what the commands run exists in this project's environment
