@@ -241,7 +241,9 @@ class TunerParts:
         limiter = self.tune_config.search_alg
         searcher = limiter.searcher
         return [
-            ("the Optuna sampler", searcher._sampler, ("optuna", "ray")),
+            # Ray keeps the sampler privately; if a release renames it, the searcher's own
+            # check below still names the failure
+            ("the Optuna sampler", getattr(searcher, "_sampler", None), ("optuna", "ray")),
             ("the Optuna searcher", limiter, ("optuna", "ray")),
             ("the scheduler", self.tune_config.scheduler, ("ray",)),
             ("the trainable", self.trainable, ("ray", "torch")),
