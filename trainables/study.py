@@ -19,7 +19,7 @@ from typing import Any
 
 from analysis.report import FrontReport, front_report
 from search_spaces.optuna_space import define_by_run
-from search_spaces.sampler import RebuildableSampler, build_sampler
+from search_spaces.sampler import build_sampler
 from search_spaces.schema import SearchSpace, check_files, check_fits
 from trainables import ray_adapter
 from trainables.mlflow_adapter import DEFAULT_TRACKING_URI, StudyTracker, load_trial_runs
@@ -47,18 +47,17 @@ class StudyResult:
     finished: int  # trials with every objective, the ones the front is drawn from
 
 
-def _sampler(space: SearchSpace) -> RebuildableSampler:
-    return build_sampler(space.search.sampler, seed=space.search.seed,
-                         population_size=space.search.population_size)  # fmt: skip
-
-
 def study_search(space: SearchSpace, options: StudyOptions) -> ray_adapter.Search:
     """How the study searches: what ``yct tune`` hands to Ray with the trainable."""
     return ray_adapter.Search(
         define_by_run=define_by_run(space, options.data),
         metrics=[o.metric for o in space.objectives],
         modes=[o.mode for o in space.objectives],
-        sampler=_sampler(space),
+        sampler=build_sampler(
+            space.search.sampler,
+            seed=space.search.seed,
+            population_size=space.search.population_size,
+        ),
         num_samples=options.num_samples or space.search.num_samples,
         max_concurrent=options.max_concurrent or space.search.max_concurrent,
         max_failures=space.search.max_failures,
