@@ -45,6 +45,11 @@ test: $(STAMP)
 DEMO_DATA ?= demo_data
 DEMO_DENSE ?= runs/demo/dense/best.pt
 DEMO_NAME ?= demo-$(shell date +%Y%m%d-%H%M%S)
+# Training is bit-for-bit repeatable for one lock and one thread count, but the float sums of
+# a 1-thread and a 2-thread conv differ: the demo pins its threads so that every machine trains
+# the same dense model (Ray gives each 1-CPU trial 1 thread already, so trials need no pin).
+DEMO_THREADS ?= 2
+DEMO_ENV := OMP_NUM_THREADS=$(DEMO_THREADS) MKL_NUM_THREADS=$(DEMO_THREADS)
 
 # The demo: a real multi-objective study (LTH vs CS from one dense yolov3-tiny, NSGA-II,
 # 2 trials at a time on local Ray, MLflow in ./mlruns.db), then its front. ~10 min on 2 cores.
@@ -58,7 +63,7 @@ $(DEMO_DATA)/data.yaml: | $(STAMP)
 
 # the dense model the demo prunes (search_spaces/demo.yaml starts every trial from it)
 $(DEMO_DENSE): $(STAMP) $(DEMO_DATA)/data.yaml configs/demo_dense_hyp.yaml
-	$(BIN)/yct train yolov3-tiny --data $(DEMO_DATA)/data.yaml --img-size 96 --width 0.5 \
+	$(DEMO_ENV) $(BIN)/yct train yolov3-tiny --data $(DEMO_DATA)/data.yaml --img-size 96 --width 0.5 \
 		--epochs 60 --batch 16 --accumulate 1 --eval-interval 10 \
 		--hyp configs/demo_dense_hyp.yaml --out $(dir $(DEMO_DENSE)) --quiet
 
