@@ -68,9 +68,10 @@ def run_one(student: str, method: str, seed: int, epochs: int, width: float, out
         if method == "plain":
             Trainer(train, **quiet).fit()
         else:
-            config = (KDConfig(hints=neck_hints(student, width)) if method == "kd" else
-                      GANKDConfig(second_stage=epochs * 2 // 3))  # fmt: skip
-            run_distill(train, config, TEACHER, **quiet)
+            config = (KDConfig(teacher=str(TEACHER), hints=neck_hints(student, width))
+                      if method == "kd" else
+                      GANKDConfig(teacher=str(TEACHER), second_stage=epochs * 2 // 3))  # fmt: skip
+            run_distill(train, config, **quiet)
     except Exception as error:  # a run that fails is recorded, the others go on
         print(f"{student} {method} seed {seed}: FAILED: {error}", flush=True)
         return {"student": student, "method": method, "seed": seed, "error": str(error)}

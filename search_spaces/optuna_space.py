@@ -8,10 +8,12 @@ study. The returned constants (model, data, fixed settings) complete every trial
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from search_spaces.schema import Param, SearchSpace
+from yolo.compress.registry import get_method
+from yolo.compress.trial import trial_settings
 
 METHOD_KEY = "method"
 
@@ -54,19 +56,27 @@ def define_by_run(space: SearchSpace, data: str | None = None) -> Callable[[Any]
     return DefineByRun(space, data)
 
 
-def method_config(config: dict[str, Any], methods: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
-    """(method, its own config) from a trial config of a single- or multi-method study."""
+def method_config(
+    config: Mapping[str, Any], methods: tuple[str, ...]
+) -> tuple[str, dict[str, Any]]:
+    """(method, its flat settings) from a trial config of a single- or multi-method study.
+
+    Several methods: ``<method>.<key>`` keys of the drawn method lose their prefix, those of
+    the others are dropped, and so is a fixed setting that only other methods take. A key
+    no method takes is kept, so that the trial's own check names it."""
     if len(methods) == 1:
         return methods[0], dict(config)
-    method = config[METHOD_KEY]
+    name = config.get(METHOD_KEY)
+    if name not in methods:
+        raise ValueError(f"trial config: method {name!r} is not one of {', '.join(methods)}")
+    allowed = trial_settings(get_method(name))
+    others = set().union(*(trial_settings(get_method(o)) for o in methods if o != name))
     own: dict[str, Any] = {}
     for key, value in config.items():
-        if key == METHOD_KEY:
+        prefix, dot, rest = key.partition(".")
+        if key == METHOD_KEY or (dot and prefix != name):
             continue
-        prefix, _, name = key.partition(".")
-        if name:
-            if prefix == method:
-                own[name] = value
-        else:
+        key = rest if dot else key
+        if key in allowed or key not in others:
             own[key] = value
-    return method, own
+    return name, own

@@ -26,20 +26,26 @@ drawn only when it is chosen.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from yolo.compress.method import Method
+from yolo.compress.registry import get_method, method_names
+from yolo.compress.trial import build_trial, trial_settings
+from yolo.metrics import names as m
 from yolo.metrics.names import HIGHER_IS_BETTER
+from yolo.settings import Setting
 
 KINDS = ("float", "int", "loguniform", "categorical")
 SAMPLERS = ("nsga2", "tpe", "random")
 SCHEDULERS = ("none", "asha")
 MODES = ("min", "max")
 FILE_KEYS = ("weights", "teacher")  # fixed settings that name a checkpoint
+_CHECK_DATA = "<data>"  # stands in for the dataset spec while settings are checked
 _TOP_KEYS = {"method", "model", "data", "objectives", "fixed", "space", "search", "resources"}
 _SEARCH_DEFAULTS: dict[str, Any] = {"sampler": None, "num_samples": 8, "max_concurrent": 2,
                                     "scheduler": "none", "seed": 0, "max_failures": 1,
@@ -58,9 +64,12 @@ class Param:
     high: float | None = None
     choices: tuple[Any, ...] = ()
 
-    @property
-    def is_numeric(self) -> bool:
-        return self.kind != "categorical"
+    def values(self) -> list[tuple[str, Any]]:
+        """(where, value) of the values the loader checks: both bounds, or every choice."""
+        if self.kind == "categorical":
+            return [(f"choices[{i}]", c) for i, c in enumerate(self.choices)]
+        cast = int if self.kind == "int" else float
+        return [("low", cast(self.low)), ("high", cast(self.high))]
 
 
 @dataclass(frozen=True)
@@ -148,24 +157,72 @@ def _param(ctx: _Ctx, key: str, name: str, spec: Any) -> Param:
     return Param(name, kind, low, high)
 
 
+_KIND_FITS = {int: ("int", "categorical"), float: ("float", "loguniform", "int", "categorical"),
+              bool: ("categorical",), str: ("categorical",), tuple: ()}  # fmt: skip
+_KIND_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+               tuple: "a fixed list"}  # fmt: skip
+
+
 def _params(
-    ctx: _Ctx, prefix: str, mapping: Any, allowed: Mapping[str, type], method: str
+    ctx: _Ctx, prefix: str, mapping: Any, allowed: Mapping[str, Setting], methods: str
 ) -> tuple[Param, ...]:
     if not isinstance(mapping, Mapping):
         raise ctx.fail(prefix, f"expected a mapping of parameters, got {mapping!r}")
     params = []
     for name, spec in mapping.items():
         if name not in allowed:
-            raise ctx.fail(f"{prefix}.{name}", f"trainable '{method}' does not accept it; "
+            raise ctx.fail(f"{prefix}.{name}", f"method {methods} does not take it; "
                            f"allowed: {', '.join(sorted(allowed))}")  # fmt: skip
-        params.append(_param(ctx, f"{prefix}.{name}", name, spec))
+        param = _param(ctx, f"{prefix}.{name}", name, spec)
+        setting = allowed[name]
+        if param.kind not in _KIND_FITS.get(setting.kind, ("categorical",)):
+            raise ctx.fail(f"{prefix}.{name}.type", f"{name} takes {_KIND_NAMES[setting.kind]}; "
+                           f"a {param.kind} parameter cannot draw it")  # fmt: skip
+        params.append(param)
     return tuple(params)
 
 
-def space_from_mapping(data: Any, source: str, base: Path | None = None) -> SearchSpace:
-    """Validate a parsed search-space mapping (trainables checked against the registry)."""
-    from trainables.registry import get_trainable, trainable_names
+def _check_settings(
+    ctx: _Ctx,
+    method: Method,
+    constants: Mapping[str, Any],
+    fixed: Mapping[str, Any],
+    params: Sequence[tuple[str, Param]],
+) -> None:
+    """Build the method's trial at its fixed values, then at both bounds (every choice) of
+    each parameter: the domains are checked by the dataclasses themselves, once, here."""
+    where = "trial"
 
+    def attempt(values: Mapping[str, Any]) -> str | None:
+        try:
+            build_trial(method, {**constants, **values}, out="<check>", where=where)
+        except ValueError as exc:
+            return str(exc).removeprefix(where).lstrip(".: ")
+        return None
+
+    problem = attempt(fixed)
+    if problem is not None:  # the fixed key the rule names first, else one without which
+        named = sorted((problem.find(k), k) for k in fixed if problem.find(k) >= 0)  # it builds
+        culprit = (
+            named[0][1]
+            if named
+            else next(
+                (k for k in fixed if attempt({x: v for x, v in fixed.items() if x != k}) is None),
+                None,
+            )
+        )
+        raise ctx.fail(f"fixed.{culprit}" if culprit else "fixed",
+                       problem.removeprefix(f"{culprit}: "))  # fmt: skip
+    for key, param in params:
+        for bound, value in param.values():
+            problem = attempt({**fixed, param.name: value})
+            if problem is not None:
+                raise ctx.fail(f"{key}.{bound}", problem.removeprefix(f"{param.name}: "))
+
+
+def space_from_mapping(data: Any, source: str, base: Path | None = None) -> SearchSpace:
+    """Validate a parsed search-space mapping: structure, the methods' keys and types, and
+    every fixed value, bound and choice in its domain (built as the trial would be)."""
     ctx = _Ctx(source)
     if not isinstance(data, Mapping):
         raise SpaceError(f"{source}: expected a mapping, got {type(data).__name__}")
@@ -174,44 +231,57 @@ def space_from_mapping(data: Any, source: str, base: Path | None = None) -> Sear
         raise ctx.fail(unknown[0], f"unknown key; allowed: {', '.join(sorted(_TOP_KEYS))}")
     raw_methods = data.get("method")
     methods = tuple(raw_methods) if isinstance(raw_methods, list) else (raw_methods,)
-    valid = trainable_names()
+    valid = method_names()
     for method in methods:
-        if method not in valid:
+        if not isinstance(method, str) or method not in valid:
             raise ctx.fail(
                 "method", f"unknown method {method!r}; valid methods: {', '.join(valid)}"
             )
     if len(set(methods)) != len(methods):
         raise ctx.fail("method", f"listed twice: {list(methods)}")
-    allowed = {m: get_trainable(m).allowed_keys() for m in methods}
+    allowed = {name: trial_settings(get_method(name)) for name in methods}
     if not isinstance(data.get("model"), str):
         raise ctx.fail("model", "required: a zoo name or cfg path")
+    model = _model(ctx, data["model"], base)
     objectives = _objectives(ctx, data.get("objectives"))
     fixed = data.get("fixed") or {}
     if not isinstance(fixed, Mapping):
         raise ctx.fail("fixed", f"expected a mapping, got {fixed!r}")
     for key in fixed:
+        if key in ("model", "data"):
+            raise ctx.fail(f"fixed.{key}", f"give '{key}' at the top of the file")
         if not any(key in a for a in allowed.values()):
-            raise ctx.fail(f"fixed.{key}", f"no trainable of this study accepts it; allowed: "
+            raise ctx.fail(f"fixed.{key}", f"no method of this study takes it; allowed: "
                            f"{', '.join(sorted(set().union(*allowed.values())))}")  # fmt: skip
     raw_space = dict(data.get("space") or {})
     per_method = {m: raw_space.pop(m) for m in methods if isinstance(raw_space.get(m), Mapping)
                   and "type" not in raw_space[m]}  # fmt: skip
     common = set.intersection(*(set(a) for a in allowed.values()))
-    shared = _params(ctx, "space", raw_space, {k: object for k in common}, "/".join(methods))
+    shared_allowed = {k: v for k, v in allowed[methods[0]].items() if k in common}
+    shared = _params(ctx, "space", raw_space, shared_allowed, "/".join(methods))
     space = {m: _params(ctx, f"space.{m}", per_method.get(m, {}), allowed[m], m) for m in methods}
     data_path = data.get("data")
+    if data_path is not None and not isinstance(data_path, str):
+        raise ctx.fail("data", f"expected a dataset spec path, got {data_path!r}")
     if data_path is not None and base is not None and not Path(data_path).is_absolute():
         data_path = str((base / data_path).resolve())
     fixed = dict(fixed)
     for key in FILE_KEYS:  # checkpoints (start, teacher), relative to this file too
-        if isinstance(fixed.get(key), str):
+        if isinstance(fixed.get(key), str) and fixed[key]:
             path = Path(fixed[key])
             if base is not None and not path.is_absolute():
                 path = (base / path).resolve()
             fixed[key] = str(path)
-    return SearchSpace(
+    constants = {"model": model, "data": data_path or _CHECK_DATA}
+    for name in methods:
+        own_fixed = {k: v for k, v in fixed.items() if k in allowed[name]}
+        prefix = f"space.{name}" if name in per_method else "space"
+        params = [(f"space.{p.name}", p) for p in shared]
+        params += [(f"{prefix}.{p.name}", p) for p in space[name]]
+        _check_settings(ctx, get_method(name), constants, own_fixed, params)
+    result = SearchSpace(
         methods=methods,
-        model=data["model"],
+        model=model,
         data=data_path,
         objectives=objectives,
         fixed=fixed,
@@ -221,6 +291,56 @@ def space_from_mapping(data: Any, source: str, base: Path | None = None) -> Sear
         resources=_resources(ctx, data.get("resources") or {}),
         source=source,
     )
+    _check_reportable(ctx, result)
+    return result
+
+
+def _model(ctx: _Ctx, model: str, base: Path | None) -> str:
+    """A zoo name as it is; a cfg path resolved beside this file and parsed."""
+    from yolo.zoo import ZOO, resolve_cfg
+
+    if model in ZOO:
+        return model
+    path = Path(model)
+    if base is not None and not path.is_absolute():
+        path = (base / path).resolve()
+    if path.suffix != ".cfg":
+        raise ctx.fail("model", f"unknown model {model!r}; valid models: {', '.join(ZOO)}, "
+                       "or a path to a .cfg file")  # fmt: skip
+    if not path.is_file():
+        raise ctx.fail("model", f"cfg file not found: {path}")
+    try:
+        resolve_cfg(path)
+    except ValueError as exc:
+        raise ctx.fail("model", str(exc)) from None
+    return str(path)
+
+
+# metric -> (the setting it depends on, when that leaves it unreported, why)
+_CONDITIONAL_METRICS: dict[str, tuple[str, Any, str]] = {
+    m.LATENCY_MS: ("latency_runs", lambda v: v == 0, "latency is not measured"),
+    m.MAP50_95: ("metric", lambda v: v != "coco", "mAP@[.5:.95] is computed with metric coco only"),
+}
+
+
+def _check_reportable(ctx: _Ctx, space: SearchSpace) -> None:
+    """Every objective is a figure every trial reports (an absent one is never 0.0)."""
+    for i, objective in enumerate(space.objectives):
+        rule = _CONDITIONAL_METRICS.get(objective.metric)
+        if rule is None:
+            continue
+        key, unreported, why = rule
+        default = trial_settings(get_method(space.methods[0]))[key].default
+        drawn = [(p, f"space.{p.name}") for p in space.shared]
+        drawn += [(p, f"space.{name}.{p.name}") for name, ps in space.space.items() for p in ps]
+        candidates = [(f"{where}.{b}", v) for p, where in drawn if p.name == key
+                      for b, v in p.values()]  # fmt: skip
+        if not candidates:
+            candidates = [(f"fixed.{key}", space.fixed.get(key, default))]
+        for where, value in candidates:
+            if unreported(value):
+                raise ctx.fail(f"objectives[{i}].metric", f"{objective.metric} cannot be an "
+                               f"objective: {why} ({where} is {value!r})")  # fmt: skip
 
 
 def _objectives(ctx: _Ctx, raw: Any) -> tuple[Objective, ...]:
@@ -289,10 +409,21 @@ def _resources(ctx: _Ctx, raw: Any) -> dict[str, float]:
     return {"cpu": cpu, "gpu": gpu}
 
 
-def check_files(space: SearchSpace) -> None:
-    """Files the trials will open exist, and distillation hint pairs fit the teacher and the
-    student (checked by ``yct tune`` before Ray starts; not at load, so a space can be
-    validated before its checkpoints are trained)."""
+def check_files(space: SearchSpace, data: str | None = None) -> None:
+    """Files the trials will open exist and load: the dataset spec (``data`` overrides the
+    space's), the checkpoints, and distillation hint pairs fit the teacher and the student.
+    Checked by ``yct tune`` before Ray starts; not at load, so that a space can be validated
+    before its data and checkpoints exist."""
+    from yolo.data.spec import load_spec
+
+    spec = data or space.data
+    if spec is None:
+        raise SpaceError(f"{space.source}: data: no dataset spec (give 'data:' or --data)")
+    try:
+        load_spec(spec)
+    except (ValueError, OSError) as exc:
+        where = "--data" if data else "data"
+        raise SpaceError(f"{space.source}: {where}: {' '.join(str(exc).split())}") from None
     for key in FILE_KEYS:
         path = space.fixed.get(key)
         if isinstance(path, str) and not Path(path).is_file():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 HELP = "run a multi-objective search (Ray Tune + Optuna) from a search-space YAML"
@@ -26,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--resume", action="store_true", help="continue an interrupted study (same --name)"
     )
+    parser.add_argument("--dry-run", action="store_true", help="check everything, print the "
+                        "resolved study and exit without starting Ray")  # fmt: skip
 
 
 def locations(storage: str | None, mlflow_uri: str | None) -> tuple[str, str | None]:
@@ -55,6 +58,14 @@ def run(args: argparse.Namespace) -> int:
                            num_samples=args.num_samples, max_concurrent=args.max_concurrent,
                            address=args.address, resume=args.resume,
                            mlflow_uri=mlflow_uri, report_dir=str(report_dir))  # fmt: skip
+    if args.dry_run:
+        from search_spaces.describe import describe_space
+        from search_spaces.schema import check_files
+
+        check_files(space, options.data)
+        print(describe_space(space, options.data, num_samples=args.num_samples,
+                             max_concurrent=args.max_concurrent))  # fmt: skip
+        return 0
     result = run_study(space, options)
     errored = [t for t in result.trials if t.error is not None]
     print(f"\n{len(result.trials)} trials ({len(errored)} errored) in "
@@ -69,4 +80,11 @@ def run(args: argparse.Namespace) -> int:
     uri = options.mlflow_uri or DEFAULT_TRACKING_URI
     print(f"\nMLflow UI: mlflow ui --backend-store-uri {uri}   (then http://127.0.0.1:5000,"
           f" experiment '{options.name}')")  # fmt: skip
+    if result.finished == 0:
+        distinct = sorted({t.error for t in errored if t.error})
+        print(f"yct tune: error: no trial of {len(result.trials)} finished with every "
+              "objective", file=sys.stderr)  # fmt: skip
+        for error in distinct:
+            print(f"yct tune: error: {error}", file=sys.stderr)
+        return 1
     return 0

@@ -204,6 +204,18 @@ class StudyTracker:
             self.client.log_artifact(self.parent, str(path), "pareto")
         self.client.set_terminated(self.parent, "FINISHED")
 
+    def abort(self, error: str, *, interrupted: bool = False) -> None:
+        """The study stopped before its end: the parent run ends FAILED (KILLED on Ctrl-C)
+        with the error as a tag, and its trial runs still open end KILLED."""
+        for run in self.client.search_runs(
+            [self.experiment_id], max_results=50_000,
+            filter_string=f"tags.mlflow.parentRunId = '{self.parent}' and "
+                          "attributes.status = 'RUNNING'",
+        ):  # fmt: skip
+            self.client.set_terminated(run.info.run_id, "KILLED")
+        self.client.set_tag(self.parent, "error", error[:5000] or "interrupted")
+        self.client.set_terminated(self.parent, "KILLED" if interrupted else "FAILED")
+
 
 def load_trial_runs(tracking_uri: str, experiment: str | None, *,
                     parent: str | None = None) -> list[dict[str, Any]]:  # fmt: skip

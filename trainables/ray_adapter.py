@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
@@ -214,10 +215,19 @@ def prune_checkpoints(grid: Any) -> None:
                 result.filesystem.delete_dir(info.path)
 
 
+def error_line(error: BaseException | str) -> str:
+    """The line of a trial's error that says what went wrong: Ray wraps the trial's own
+    exception in a failure header and a traceback, whose last line is the exception."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    line = lines[-1] if lines else type(error).__name__
+    # a trial's scratch folder is gone once it failed, and would make equal errors distinct
+    return re.sub(r"\S*yct-trials/[^/\s]+", "<trial folder>", line)[:300]
+
+
 def _outcomes(grid: Any) -> list[TrialOutcome]:
     return [
         TrialOutcome(str((r.metrics or {}).get("trial_id", "")), dict(r.metrics or {}),
-                     None if r.error is None else str(r.error).splitlines()[0][:300])
+                     None if r.error is None else error_line(r.error))
         for r in grid
     ]  # fmt: skip
 

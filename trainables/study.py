@@ -23,8 +23,7 @@ from search_spaces.sampler import build_sampler
 from search_spaces.schema import SearchSpace, check_files, check_fits
 from trainables import ray_adapter
 from trainables.mlflow_adapter import DEFAULT_TRACKING_URI, StudyTracker, load_trial_runs
-from trainables.multi import MultiMethodTrainable
-from trainables.registry import get_trainable
+from trainables.trainable import StudyTrainable
 
 
 @dataclass(frozen=True)
@@ -66,11 +65,7 @@ def study_search(space: SearchSpace, options: StudyOptions) -> ray_adapter.Searc
 
 
 def build_trainable(space: SearchSpace) -> Any:
-    if space.multi_method:
-        trainable: Any = MultiMethodTrainable(space.methods)
-    else:
-        trainable = get_trainable(space.methods[0])()
-    return ray_adapter.with_resources(trainable, space.resources)
+    return ray_adapter.with_resources(StudyTrainable(space.methods), space.resources)
 
 
 def _tracker(space: SearchSpace, options: StudyOptions) -> StudyTracker:
@@ -89,7 +84,7 @@ def _tracker(space: SearchSpace, options: StudyOptions) -> StudyTracker:
 
 def run_study(space: SearchSpace, options: StudyOptions) -> StudyResult:
     """Run (or resume) the study, then tag and file its front in MLflow."""
-    check_files(space)
+    check_files(space, options.data)
     check_fits(space, ray_adapter.start_ray(options.address))
     nodes = ray_adapter.alive_nodes()
     if "://" not in options.storage and nodes > 1:
@@ -100,14 +95,22 @@ def run_study(space: SearchSpace, options: StudyOptions) -> StudyResult:
     trainable = build_trainable(space)
     if options.resume:
         ray_adapter.check_resumable(options.storage, options.name)
-        tracker = _tracker(space, options)  # for the end; trials are fed by the saved one
-        outcomes = ray_adapter.resume_tuner(trainable, name=options.name, storage=options.storage)
-    else:
-        tracker = _tracker(space, options)
-        outcomes = ray_adapter.run_tuner(trainable, study_search(space, options),
-                                         name=options.name,
-                                         storage=options.storage, events=tracker)  # fmt: skip
-    return StudyResult(outcomes, *_finish(space, tracker, options.report_dir))
+    tracker = _tracker(space, options)  # resumed: for the end; trials feed the saved one
+    try:
+        if options.resume:
+            outcomes = ray_adapter.resume_tuner(trainable, name=options.name,
+                                                storage=options.storage)  # fmt: skip
+        else:
+            outcomes = ray_adapter.run_tuner(trainable, study_search(space, options),
+                                             name=options.name,
+                                             storage=options.storage, events=tracker)  # fmt: skip
+        return StudyResult(outcomes, *_finish(space, tracker, options.report_dir))
+    except KeyboardInterrupt:
+        tracker.abort("interrupted (Ctrl-C)", interrupted=True)
+        raise
+    except BaseException as exc:
+        tracker.abort(f"{type(exc).__name__}: {exc}")
+        raise
 
 
 def _finish(space: SearchSpace, tracker: StudyTracker,
@@ -118,8 +121,8 @@ def _finish(space: SearchSpace, tracker: StudyTracker,
     trials = [t for t in load_trial_runs(tracker.tracking_uri, tracker.study,
                                          parent=tracker.parent)
               if needed <= set(t["metrics"])]  # fmt: skip
-    if not trials:
-        tracker.finish([], hypervolume=0.0, reference={})
+    if not trials:  # nothing to draw a front from: the study failed
+        tracker.abort("no trial finished with every objective")
         return None, 0
     with tempfile.TemporaryDirectory() as folder:
         x = next((m for m, mode in objectives if mode == "min"), "macs")

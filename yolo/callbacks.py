@@ -12,7 +12,8 @@ A callback overrides only what it needs. Order within one optimisation step::
 and per epoch ``on_epoch_start(epoch)``, ``on_epoch_end(epoch, metrics)`` (may add
 metrics), ``on_report(metrics)``. ``optimizers()`` returns extra optimisers stepped with the
 main one (mask scores, discriminators); ``state_dict`` / ``load_state_dict`` put a callback's
-state in the checkpoint, and ``masks()`` what the checkpoint stores as masks.
+state in the checkpoint, ``masks()`` what the checkpoint stores as masks and
+``delivered_masks()`` those of the model the run would deliver now.
 """
 
 from __future__ import annotations
@@ -76,17 +77,12 @@ class Callback:
     def masks(self) -> dict[str, torch.Tensor]:
         return {}
 
+    def delivered_masks(self) -> dict[str, torch.Tensor]:
+        """The masks of the model this run would deliver now; what the cost figures are
+        measured on (CS: the binary ticket of its current soft masks)."""
+        return self.masks()
+
     def state_dict(self) -> dict[str, Any]:
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
-
-
-class ReportTo(Callback):
-    """Forward each epoch's metrics to a function (what trainables and the CLI use)."""
-
-    def __init__(self, report: Any) -> None:
-        self.report = report
-
-    def on_report(self, trainer: Trainer, metrics: dict[str, float]) -> None:
-        self.report(dict(metrics))

@@ -199,8 +199,7 @@ class Trainer:
         if self.best_epoch == epoch:
             self.save(self.out / "best.pt", epoch, metrics, train_state=False)
         self.start_epoch = epoch + 1
-        for callback in self.callbacks:
-            callback.on_report(self, metrics)
+        self.report(metrics)
         self.log(self.summary(epoch, metrics))
         return metrics
 
@@ -389,6 +388,41 @@ class Trainer:
         self.history = list(state["history"])
         torch.set_rng_state(state["torch_rng"])
         self.start_epoch = state["epoch"] + 1
+
+    def delivered_masks(self) -> dict[str, torch.Tensor]:
+        """The masks of the model the run would deliver now (its callbacks' union)."""
+        return {k: v for cb in self.callbacks for k, v in cb.delivered_masks().items()}
+
+    def report(self, metrics: dict[str, float]) -> None:
+        """Hand ``metrics`` to every callback's ``on_report`` (the engine does after each
+        epoch; a method does for a result outside an epoch, e.g. CS's rewound ticket)."""
+        for callback in self.callbacks:
+            callback.on_report(self, metrics)
+
+    @classmethod
+    def start_or_resume(
+        cls,
+        config: TrainConfig,
+        *,
+        callbacks: Sequence[Callback] = (),
+        on_start: Callable[[Trainer], None] | None = None,
+        **kwargs: Any,
+    ) -> Trainer:
+        """Continue the run in ``config.out`` from its ``last.pt`` if there is one, else start
+        it (then ``on_start(trainer)``, e.g. load rewound weights): the one life cycle every
+        method uses, so that an interrupted run always resumes exactly."""
+        last = Path(config.out) / "last.pt"
+        if last.is_file():
+            return cls.resume(last, callbacks=callbacks, **kwargs)
+        trainer = cls(config, callbacks=callbacks, **kwargs)
+        if on_start is not None:
+            on_start(trainer)
+        return trainer
+
+    def run_to_end(self) -> None:
+        """``fit`` unless the run already reached its last epoch."""
+        if self.start_epoch < self.config.epochs:
+            self.fit()
 
     @classmethod
     def resume(

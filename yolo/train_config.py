@@ -15,6 +15,7 @@ import yaml
 
 from yolo.data.transforms import AugmentConfig
 from yolo.loss import LossGains
+from yolo.metrics.ap import METRICS
 
 SCHEDULES = ("lambda", "cosine")
 
@@ -93,10 +94,6 @@ def load_hyp(path: str | Path | None, overrides: dict[str, Any] | None = None) -
     return _build(Hyp, data, str(path) if path else "hyp")
 
 
-def hyp_to_dict(hyp: Hyp) -> dict[str, Any]:
-    return dataclasses.asdict(hyp)
-
-
 @dataclass(frozen=True)
 class TrainConfig:
     """One training run. ``data`` is a dataset spec path; ``model`` a zoo name or cfg."""
@@ -134,6 +131,10 @@ class TrainConfig:
             raise ValueError(f"img_size must be a multiple of 32, got {self.img_size}")
         if self.workers < 0:
             raise ValueError(f"workers must be >= 0, got {self.workers}")
+        if self.metric not in METRICS:
+            raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {self.metric!r}")
+        if not isinstance(self.width, (int, float)) or not 0 < self.width <= 16:
+            raise ValueError(f"width must be in (0, 16], got {self.width!r}")
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

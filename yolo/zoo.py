@@ -88,7 +88,8 @@ def with_anchors(cfg: Cfg, anchors: Sequence[Sequence[float]]) -> Cfg:
     return cfg.replace_blocks(blocks)
 
 
-ANCHOR_REFERENCE_SIZE = 416  # cfg and dataset-spec anchors are pixels at this input size
+ZOO_SIZE = 416  # the input size of the zoo cfgs and of the seed's published figures
+ANCHOR_REFERENCE_SIZE = ZOO_SIZE  # cfg and dataset-spec anchors are pixels at this size
 
 
 def cfg_anchors(cfg: Cfg) -> tuple[tuple[float, float], ...]:

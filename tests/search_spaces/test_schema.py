@@ -18,7 +18,7 @@ GOOD = {
     "model": "yolov3-tiny",
     "data": "data.yaml",
     "objectives": [{"metric": "map50", "mode": "max"}, {"metric": "macs", "mode": "min"}],
-    "fixed": {"epochs": 2},
+    "fixed": {"epochs": 2, "rewind_epoch": 0},
     "space": {"rate": {"type": "float", "low": 0.1, "high": 0.5},
               "lr0": {"type": "loguniform", "low": 1e-4, "high": 1e-2}},
 }  # fmt: skip
@@ -46,7 +46,7 @@ BAD = {
     "unknown method": (_bad(method="prune"), r"method: unknown method 'prune'; valid methods: cs, kd, kd_gan, lth, train"),
     "parameter the trainable does not accept": (
         _bad(space={"rat": {"type": "float", "low": 0, "high": 1}}),
-        r"space\.rat: trainable 'lth' does not accept it; allowed: .*rate"),
+        r"space\.rat: method lth does not take it; allowed: .*rate"),
     "low > high": (_bad(space={"rate": {"type": "float", "low": 0.5, "high": 0.1}}),
                    r"space\.rate: low must be <= high, got low=0.5 > high=0.1"),
     "unknown metric": (_bad(objectives=[{"metric": "mAP", "mode": "max"}]),
@@ -60,7 +60,32 @@ BAD = {
     "population of one": (_bad(search={"population_size": 1}), r"search\.population_size: must be an integer >= 2"),
     "list as a categorical choice": (_bad(space={"scope": {"type": "categorical", "choices": [[1, 2]]}}),
                                      r"space\.scope\.choices: \[1, 2\]: a choice must be a number, string"),
-    "fixed key nobody accepts": (_bad(fixed={"penalty": 1e-8}), r"fixed\.penalty: no trainable of this study accepts it"),
+    "rate beyond its domain": (_bad(space={"rate": {"type": "float", "low": 0.3, "high": 1.5}}),
+                               r"space\.rate\.high: prune rate must be in \(0, 1\), got 1\.5"),
+    "choice beyond its domain": (_bad(space={"scope": {"type": "categorical", "choices": ["local", "all"]}}),
+                                 r"space\.scope\.choices\[1\]: scope must be one of local, global, got 'all'"),
+    "fixed value beyond its domain": (_bad(fixed={"epochs": 2, "rewind_epoch": 0, "momentum": 1.0}),
+                                      r"fixed\.momentum: momentum must be in \[0, 1\), got 1\.0"),
+    "a default rewind past the last epoch": (_bad(fixed={"epochs": 2}),
+                                             r"fixed\.epochs: rewind_epoch must be < epochs \(2\), got 10"),
+    "rewind past the last epoch": (_bad(fixed={"epochs": 1, "rewind_epoch": 10}),
+                                   r"fixed\.rewind_epoch: rewind_epoch must be < epochs \(1\), got 10"),
+    "bound beyond a training rule": (_bad(space={"img_size": {"type": "int", "low": 64, "high": 100}}),
+                                     r"space\.img_size\.high: img_size must be a multiple of 32, got 100"),
+    "float drawing an int": (_bad(space={"rounds": {"type": "float", "low": 1, "high": 3}}),
+                             r"space\.rounds\.type: rounds takes an integer; a float parameter cannot draw it"),
+    "wrong type of a fixed value": (_bad(fixed={"epochs": "two"}), r"fixed\.epochs: expected int but got 'two'"),
+    "unknown model": (_bad(model="yolov9"), r"model: unknown model 'yolov9'; valid models: yolov3, "),
+    "missing cfg": (_bad(model="nets/mine.cfg"), r"model: cfg file not found: .*nets/mine\.cfg"),
+    "unmeasured latency as an objective": (
+        _bad(objectives=[{"metric": "map50", "mode": "max"}, {"metric": "latency_ms", "mode": "min"}],
+             fixed={"epochs": 2, "rewind_epoch": 0, "latency_runs": 0}),
+        r"objectives\[1\]\.metric: latency_ms cannot be an objective: latency is not measured "
+        r"\(fixed\.latency_runs is 0\)"),
+    "mAP@.5:.95 without the coco metric": (
+        _bad(objectives=[{"metric": "map50_95", "mode": "max"}, {"metric": "macs", "mode": "min"}]),
+        r"objectives\[0\]\.metric: map50_95 cannot be an objective: .*metric coco"),
+    "fixed key nobody accepts": (_bad(fixed={"penalty": 1e-8}), r"fixed\.penalty: no method of this study takes it"),
 }  # fmt: skip
 
 
@@ -74,17 +99,21 @@ def test_bad_spaces(tmp_path, case: str) -> None:
     assert message.startswith(str(tmp_path / "space.yaml")) and "\n" not in message
 
 
-def test_start_checkpoint_resolved_beside_the_file_and_checked(tmp_path) -> None:
+def test_start_checkpoint_resolved_beside_the_file_and_checked(tmp_path, demo_spec) -> None:
     space = load_space(_write(tmp_path, {**GOOD, "fixed": {"weights": "nowhere/best.pt"}}))
     assert space.fixed["weights"] == str(tmp_path / "nowhere" / "best.pt")
     with pytest.raises(SpaceError, match=r"space\.yaml: fixed\.weights: checkpoint not found: "):
-        check_files(space)
+        check_files(space, str(demo_spec))
     (tmp_path / "nowhere").mkdir()
     (tmp_path / "nowhere" / "best.pt").write_bytes(b"x")
-    check_files(space)
+    check_files(space, str(demo_spec))
+    with pytest.raises(
+        SpaceError, match=r"space\.yaml: data: dataset spec not found: .*data\.yaml"
+    ):
+        check_files(space)
 
 
-def test_hint_pairs_checked_against_teacher_and_student_before_ray(tmp_path) -> None:
+def test_hint_pairs_checked_against_teacher_and_student_before_ray(tmp_path, demo_spec) -> None:
     from yolo.io import save_checkpoint
     from yolo.zoo import create_model
 
@@ -96,12 +125,12 @@ def test_hint_pairs_checked_against_teacher_and_student_before_ray(tmp_path) -> 
     assert space.fixed["teacher"] == str(tmp_path / "teacher.pt")
     with pytest.raises(SpaceError, match=r"space\.yaml: space\.hints: hint pair 6:27: teacher "
                                          r"block 6 is \d+x12x12 but student block 27 is"):  # fmt: skip
-        check_files(space)
+        check_files(space, str(demo_spec))
     data["space"]["hints"]["choices"] = ["", "13:27", "8:21,13:27"]
-    check_files(load_space(_write(tmp_path, data)))
+    check_files(load_space(_write(tmp_path, data)), str(demo_spec))
     (tmp_path / "teacher.pt").unlink()
     with pytest.raises(SpaceError, match=r"fixed\.teacher: checkpoint not found"):
-        check_files(space)
+        check_files(space, str(demo_spec))
 
 
 def test_resources_larger_than_the_cluster(tmp_path) -> None:
@@ -133,6 +162,7 @@ def test_define_by_run_draws_in_bounds(tmp_path, sampler) -> None:
             "model": "yolov3-tiny",
             "data": str(tmp_path / "data.yaml"),
             "epochs": 2,
+            "rewind_epoch": 0,
         }
         seen.append(params["rate"])
         return (params["rate"], params["lr0"]) if len(study.directions) == 2 else params["rate"]

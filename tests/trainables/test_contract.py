@@ -3,15 +3,20 @@ continue, with the metrics every trial must report."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
+from pathlib import Path
 
 import pytest
 import ray
 from ray import cloudpickle, tune
 
-from trainables.registry import get_trainable, trainable_names
+from trainables.trainable import StudyTrainable
+from yolo.cli import main
+from yolo.compress.registry import get_method, method_names
+from yolo.compress.trial import build_trial
 from yolo.data.spec import load_spec
 from yolo.io import save_checkpoint
 from yolo.metrics import names as m
@@ -60,15 +65,15 @@ def crashing_once(base):
 
 
 @pytest.mark.parametrize("name", sorted(METHOD_CONFIG))
-def test_trainable_contract_under_real_ray(name, demo_spec, teacher, tmp_path,
-                                           local_ray) -> None:  # fmt: skip
-    assert sorted(METHOD_CONFIG) == trainable_names()
+def test_trainable_contract_under_real_ray(name, demo_spec, teacher, tmp_path, local_ray,
+                                           capsys) -> None:  # fmt: skip
+    assert sorted(METHOD_CONFIG) == method_names()
     config = {"model": "yolov3-tiny", "data": str(demo_spec), "width": 0.25, "img_size": 64,
               "epochs": 2, "batch_size": 8, "accumulate": 2, "warmup_epochs": 0.0,
               "latency_runs": 1, **METHOD_CONFIG[name]}  # fmt: skip
     if name.startswith("kd"):
         config["teacher"] = str(teacher)
-    trainable = tune.with_resources(crashing_once(get_trainable(name))(), {"cpu": 1})
+    trainable = tune.with_resources(crashing_once(StudyTrainable)(name), {"cpu": 1})
     tuner = tune.Tuner(
         trainable,
         param_space=config,
@@ -88,9 +93,24 @@ def test_trainable_contract_under_real_ray(name, demo_spec, teacher, tmp_path,
         assert history[m.EPOCH].tolist() == [0.0, 1.0]
     final = result.metrics
     for key in (m.MAP50, m.MACS, m.MACS_416, m.PARAMS, m.STORAGE_MB, m.SPARSITY, m.LATENCY_MS,
-                m.EPOCH, m.LOSS):  # fmt: skip
+                m.EPOCH):  # fmt: skip
         assert key in final, key
     assert final[m.MACS] > 0 and result.checkpoint is not None
+    # the final result is that of the model the trial delivers, as yct measures it
+    trial = build_trial(get_method(name), config, out="-", where="test")
+    delivered = Path(result.checkpoint.path) / trial.method.deliverable(trial.train, trial.config)
+    assert main(["evaluate", str(delivered), "--data", str(demo_spec), "--split", "val",
+                 "--img-size", "64", "--json"]) == 0  # fmt: skip
+    evaluated = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert abs(evaluated["map50"] - final[m.MAP50]) < 1e-6
+    assert main(["info", str(delivered), "--img-size", "64", "--latency-runs", "0",
+                 "--json"]) == 0  # fmt: skip
+    info = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert info["effective_macs"] == final[m.MACS] and info["nonzero_params"] == final[m.PARAMS]
+    if name == "cs":  # retrain_epochs 0: the last report is the rewound ticket's own
+        assert final[m.EPOCH] == 2.0 and m.LOSS not in final
+    else:
+        assert m.LOSS in final
     if name == "kd":
         assert {"loss_kd_soft", "loss_kd_reg", "loss_kd_hint"} <= set(final)
     if name == "kd_gan":  # epoch 0 adversarial, epoch 1 the detection-only second stage
@@ -116,7 +136,7 @@ def test_a_killed_trial_process_resumes_from_its_checkpoint(demo_spec, tmp_path,
                                                             local_ray) -> None:  # fmt: skip
     config = {"model": "yolov3-tiny", "data": str(demo_spec), "width": 0.25, "img_size": 64,
               "epochs": 3, "batch_size": 8, "warmup_epochs": 0.0, "latency_runs": 1}  # fmt: skip
-    trainable = tune.with_resources(killed_once(get_trainable("train"))(), {"cpu": 1})
+    trainable = tune.with_resources(killed_once(StudyTrainable)("train"), {"cpu": 1})
     tuner = tune.Tuner(
         trainable,
         param_space=config,

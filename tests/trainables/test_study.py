@@ -97,7 +97,7 @@ def test_bad_space_fails_before_ray(tmp_path, demo_spec, capsys) -> None:
     space.write_text(text)
     assert main(["tune", str(space)]) == 2
     err = capsys.readouterr().err
-    assert "space.lth.rat: trainable 'lth' does not accept it" in err and "\n" not in err.strip()
+    assert "space.lth.rat: method lth does not take it" in err and "\n" not in err.strip()
     assert not ray.is_initialized()
     assert main(["tune", str(space), "--num-samples", "0"]) == 2
 
@@ -149,7 +149,8 @@ def test_a_killed_driver_resumes_to_exactly_num_samples(tmp_path, demo_spec, cap
 
     trials = tune.ExperimentAnalysis(str(tmp_path / "runs" / "r")).trials
     assert len(trials) == 4 and all(t.status == "TERMINATED" for t in trials)
-    assert all(t.last_result["epoch"] == 1 for t in trials)  # every trial ran its 2 epochs
+    # every trial ran its 2 epochs (CS then reported its rewound ticket as epoch 2)
+    assert all(t.last_result["epoch"] == (2 if t.config["method"] == "cs" else 1) for t in trials)
     # every epoch's checkpoint was kept while the study ran (the kill could come at any
     # moment), only the newest once it ended
     assert all(len(list(Path(t.path).glob("checkpoint_*"))) == 1 for t in trials)
@@ -162,3 +163,93 @@ def test_a_killed_driver_resumes_to_exactly_num_samples(tmp_path, demo_spec, cap
     parents = client.search_runs([experiment.experiment_id], "tags.kind = 'study'")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert any(r.data.tags.get("pareto") == "true" for r in finished)
+
+
+BEFORE_RAY = {
+    "a rate beyond its domain": (lambda d: d["space"]["lth"].update(
+        rate={"type": "float", "low": 0.3, "high": 1.5}),
+        "space.lth.rate.high: prune rate must be in (0, 1), got 1.5"),
+    "a missing data file": (lambda d: d.update(data="nowhere/data.yaml"),
+                            "data: dataset spec not found: "),
+    "an unknown model": (lambda d: d.update(model="yolov9"), "model: unknown model 'yolov9'"),
+    "an unknown key": (lambda d: d["fixed"].update(bogus=1),
+                       "fixed.bogus: no method of this study takes it"),
+    "an objective no trial reports": (lambda d: d["objectives"].append(
+        {"metric": "latency_ms", "mode": "min"}),
+        "objectives[2].metric: latency_ms cannot be an objective: latency is not measured"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(BEFORE_RAY))
+def test_bad_input_exits_2_in_seconds_without_ray_or_mlflow(case, tmp_path, demo_spec,
+                                                           capsys) -> None:  # fmt: skip
+    import time
+
+    change, expected = BEFORE_RAY[case]
+    path = _space(tmp_path, demo_spec)
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(yaml.safe_dump(data))
+    started = time.perf_counter()
+    assert main(["tune", str(path), "--storage", str(tmp_path / "runs"),
+                 "--mlflow-uri", f"sqlite:///{tmp_path / 'm.db'}"]) == 2  # fmt: skip
+    assert time.perf_counter() - started < 10
+    err = capsys.readouterr().err.strip()
+    assert expected in err and "\n" not in err and err.startswith(f"yct tune: error: {path}")
+    assert not ray.is_initialized()
+    assert not (tmp_path / "m.db").exists() and not (tmp_path / "runs").exists()
+
+
+def test_dry_run_prints_the_resolved_study_without_ray(tmp_path, demo_spec, capsys) -> None:
+    assert main(["tune", str(_space(tmp_path, demo_spec)), "--dry-run",
+                 "--mlflow-uri", f"sqlite:///{tmp_path / 'm.db'}"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "method lth:" in out and "method cs:" in out
+    assert "rate: float [0.2, 0.6]" in out and "lr0: loguniform [0.001, 0.01]" in out
+    assert "rewind_epoch: fixed 0" in out and "4 trials, 2 at a time" in out
+    assert not ray.is_initialized() and not (tmp_path / "m.db").exists()
+
+
+def _parent(uri: str, study: str):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name(study)
+    (parent,) = client.search_runs([experiment.experiment_id], "tags.kind = 'study'")
+    return parent
+
+
+def test_a_study_without_a_finished_trial_exits_1_and_fails_its_run(tmp_path, demo_spec, capsys,
+                                                                    fresh_ray) -> None:  # fmt: skip
+    path = _space(tmp_path, demo_spec, num_samples=2, max_failures=0)
+    data = yaml.safe_load(path.read_text())
+    data["fixed"].update(lr0=1e12, batch_size=2)  # every loss becomes NaN in the first epoch
+    data["space"].pop("lr0")
+    path.write_text(yaml.safe_dump(data))
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    assert main(["tune", str(path), "--storage", str(tmp_path / "runs"), "--name", "nan",
+                 "--mlflow-uri", uri]) == 1  # fmt: skip
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("yct tune")]
+    assert err[0] == "yct tune: error: no trial of 2 finished with every objective"
+    # one line per distinct error (an LTH and a CS trial fail differently; equal ones merge)
+    assert 2 <= len(err) <= 3 and all("non-finite loss at epoch 1" in line for line in err[1:])
+    assert len(set(err)) == len(err)
+    parent = _parent(uri, "nan")
+    assert parent.info.status == "FAILED" and "no trial finished" in parent.data.tags["error"]
+
+
+def test_a_study_that_raises_mid_way_leaves_its_run_failed(tmp_path, demo_spec, monkeypatch,
+                                                           fresh_ray) -> None:  # fmt: skip
+    from trainables import ray_adapter
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the driver lost its cluster")
+
+    monkeypatch.setattr(ray_adapter, "run_tuner", broken)
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    with pytest.raises(RuntimeError):
+        main(["--traceback", "tune", str(_space(tmp_path, demo_spec)), "--storage",
+              str(tmp_path / "runs"), "--name", "boom", "--mlflow-uri", uri])  # fmt: skip
+    parent = _parent(uri, "boom")
+    assert parent.info.status == "FAILED"
+    assert parent.data.tags["error"] == "RuntimeError: the driver lost its cluster"

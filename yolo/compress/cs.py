@@ -16,6 +16,7 @@ gates on the model and its EMA), so the state dict keeps the plain cfg layout.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,13 +27,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from yolo.callbacks import Callback
-from yolo.compress.lth import RewindCapture, round_report
+from yolo.compress.lth import RewindCapture, check_rewind, rewind_to, round_report
 from yolo.compress.masks import MaskCallback, prunable_parameters
+from yolo.compress.method import Method
+from yolo.engine import Trainer
 from yolo.io import save_checkpoint
 from yolo.metrics import names as m
+from yolo.settings import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Range, check_fields, option
 
 if TYPE_CHECKING:
-    from yolo.engine import Trainer
     from yolo.train_config import TrainConfig
 
 
@@ -40,26 +43,22 @@ if TYPE_CHECKING:
 class CSConfig:
     """The seed's defaults: 3 rounds, final temperature 200, lambda 1e-8, rewind epoch 10."""
 
-    rounds: int = 3
-    final_temperature: float = 200.0
-    penalty: float = 1e-8  # 'lambda'
-    mask_init: float = 0.0
-    mask_lr: float = 0.1
-    rewind_epoch: int = 10
-    retrain_epochs: int = 0
-    ignored_layers: tuple[int, ...] = ()
+    rounds: int = option(3, "rounds of the temperature schedule", domain=AT_LEAST_ONE)
+    final_temperature: float = option(200.0, "beta at the end of each round",
+                                      domain=Range(1, None))  # fmt: skip
+    penalty: float = option(1e-8, "weight of the L1 term on the soft masks ('lambda')",
+                            domain=NON_NEGATIVE, label="lambda (penalty)",
+                            flag="lambda")  # fmt: skip
+    mask_init: float = option(0.0, "initial mask score", domain=Range())
+    mask_lr: float = option(0.1, "learning rate of the mask optimiser", domain=POSITIVE)
+    rewind_epoch: int = option(10, "epoch the ticket's weights are rewound to",
+                               domain=NON_NEGATIVE)  # fmt: skip
+    retrain_epochs: int = option(0, "epochs the ticket is retrained (0: rewound only)",
+                                 domain=NON_NEGATIVE)  # fmt: skip
+    ignored_layers: tuple[int, ...] = option((), "block indices never pruned")
 
     def __post_init__(self) -> None:
-        if isinstance(self.rounds, bool) or not isinstance(self.rounds, int) or self.rounds < 1:
-            raise ValueError(f"rounds must be an integer >= 1, got {self.rounds!r}")
-        if not self.final_temperature >= 1:
-            raise ValueError(f"final_temperature must be >= 1, got {self.final_temperature}")
-        if self.penalty < 0:
-            raise ValueError(f"lambda (penalty) must be >= 0, got {self.penalty}")
-        if not self.mask_lr > 0:
-            raise ValueError(f"mask_lr must be > 0, got {self.mask_lr}")
-        if self.rewind_epoch < 0 or self.retrain_epochs < 0:
-            raise ValueError("rewind_epoch and retrain_epochs must be >= 0")
+        check_fields(self)
 
 
 def _gated_forward(module: nn.Module, gate: Callable[[], torch.Tensor]) -> Callable:
@@ -127,6 +126,9 @@ class SoftMaskCallback(Callback):
         """The binary mask ``s > 0`` by weight name."""
         return {self._names[k]: (s.detach() > 0).cpu() for k, s in self.scores.items()}
 
+    def delivered_masks(self) -> dict[str, torch.Tensor]:
+        return self.ticket()  # the soft-gated model delivers its binary ticket
+
     def state_dict(self) -> dict[str, Any]:
         return {"beta": self.beta, "scores": {k: v.detach().cpu() for k, v in self.scores.items()}}
 
@@ -144,47 +146,63 @@ def run_cs(
     callbacks: Sequence[Callback] = (),
     progress: bool = True,
     log: Callable[[str], None] = print,
-) -> dict[str, float]:
-    """Search the ticket, rewind, optionally retrain; writes ``OUT/ticket.pt``."""
-    from yolo.engine import Trainer
+) -> list[dict[str, float]]:
+    """Search the ticket, rewind, optionally retrain; writes ``OUT/ticket.pt``.
 
-    if cs.rewind_epoch >= train.epochs:
-        raise ValueError(f"rewind_epoch ({cs.rewind_epoch}) must be < epochs ({train.epochs})")
+    The last report is always the delivered ticket's: its retraining's last epoch, or, with
+    ``retrain_epochs: 0``, one more report of the rewound ticket's own validation.
+    """
+    check_rewind(train, cs)
     out = Path(train.out)
     search_config = dataclasses.replace(train, out=str(out / "search"))
     soft, capture = SoftMaskCallback(cs, train.epochs), RewindCapture(cs.rewind_epoch)
-    search_callbacks = [soft, capture, *callbacks]
-    last = out / "search" / "last.pt"
-    if last.is_file():
-        trainer = Trainer.resume(last, callbacks=search_callbacks, progress=progress, log=log)
-    else:
-        trainer = Trainer(search_config, callbacks=search_callbacks, progress=progress, log=log)
-    if trainer.start_epoch < train.epochs:
-        trainer.fit()
+    trainer = Trainer.start_or_resume(search_config, callbacks=[soft, capture, *callbacks],
+                                      progress=progress, log=log)  # fmt: skip
+    trainer.run_to_end()
     ticket = soft.ticket()
     kept = sum(int(v.sum()) for v in ticket.values()) / sum(v.numel() for v in ticket.values())
     log(f"CS ticket keeps {kept:.4f} of the prunable weights")
     retrain_config = dataclasses.replace(
         train, out=str(out / "retrain"), epochs=max(cs.retrain_epochs, 1)
     )
-    retrain_last = out / "retrain" / "last.pt"
     fixed = [MaskCallback(ticket), *callbacks]
-    if retrain_last.is_file():
-        final = Trainer.resume(retrain_last, callbacks=fixed, progress=progress, log=log)
-    else:
-        final = Trainer(retrain_config, callbacks=fixed, progress=progress, log=log)
-        final.model.load_state_dict(capture.weights)
-        if final.ema is not None:
-            final.ema.model.load_state_dict(capture.weights)
-        fixed[0].setup(final)
-    if cs.retrain_epochs > 0 and final.start_epoch < retrain_config.epochs:
-        final.fit()
-    elif not final.history:
-        final.history.append(final.validate())  # the rewound ticket, not retrained
+
+    rewind = functools.partial(rewind_to, capture.weights, fixed[0])
+    final = Trainer.start_or_resume(retrain_config, callbacks=fixed, on_start=rewind,
+                                    progress=progress, log=log)  # fmt: skip
+    if cs.retrain_epochs > 0:
+        final.run_to_end()
+    elif not final.history:  # the rewound ticket, not retrained: validated and reported
+        metrics = {m.EPOCH: float(train.epochs), **final.validate(),
+                   m.ROUND: float(cs.rounds - 1), m.SPARSITY: 1.0 - kept}  # fmt: skip
+        final.history.append(metrics)
+        final.best_fitness, final.best_epoch = metrics[m.MAP50], 0
+        final.save(Path(retrain_config.out) / "last.pt", 0, metrics)
+        final.report(metrics)
     report = round_report(final, cs.rounds, ticket)
-    save_checkpoint(out / "ticket.pt", final.eval_model, masks=ticket,
+    save_checkpoint(out / TICKET, final.eval_model, masks=ticket,
                     metadata={**final.metadata(final.config.epochs - 1, report),
                               "method": "cs", "cs": dataclasses.asdict(cs)})  # fmt: skip
-    log(f"CS: {report['remaining']:.4f} of prunable weights, {int(report[m.PARAMS]):,} non-zero "
-        f"params, {int(report[m.MACS]):,} MACs, {m.MAP50} {report[m.MAP50]:.4f}")  # fmt: skip
-    return report
+    log(
+        f"CS: {report['remaining']:.4f} of prunable weights, {int(report[m.PARAMS]):,} non-zero "
+        f"params, {int(report[m.MACS]):,} MACs, {m.MAP50} {report.get(m.MAP50, float('nan')):.4f}"
+    )
+    return [report]
+
+
+TICKET = "ticket.pt"  # what `yct prune` hands over: the model and its masks, no train state
+
+METHODS = (
+    Method(
+        name="cs",
+        summary="Continuous Sparsification: soft masks learnt with a temperature schedule",
+        command="prune",
+        config=CSConfig,
+        run=run_cs,
+        deliverable=lambda train, cs: "retrain/last.pt",
+        resume_files=lambda out: [Path("search/last.pt"), Path("retrain/last.pt")],
+        fidelity="an epoch of the search, then of the retraining (or one rewound-ticket report)",
+        reports=lambda train, cs: train.epochs + max(cs.retrain_epochs, 1),
+        check=check_rewind,
+    ),
+)

@@ -15,11 +15,11 @@ from pathlib import Path
 from yolo.callbacks import Callback
 from yolo.compress.gan_kd import GANKDCallback, GANKDConfig
 from yolo.compress.kd import KDCallback, KDConfig
+from yolo.compress.method import Method
 from yolo.compress.teacher import load_teacher
 from yolo.data.spec import load_spec
+from yolo.engine import Trainer
 from yolo.train_config import TrainConfig
-
-METHODS = ("kd", "kd_gan")
 
 
 def distill_callback(config: KDConfig | GANKDConfig, teacher_path: str | Path,
@@ -32,25 +32,52 @@ def distill_callback(config: KDConfig | GANKDConfig, teacher_path: str | Path,
     return GANKDCallback(config, teacher)
 
 
+def check_teacher(train: TrainConfig, config: KDConfig | GANKDConfig) -> None:
+    if not config.teacher:
+        raise ValueError("teacher: required: a trained checkpoint (.pt) of the same dataset")
+
+
 def run_distill(
     train: TrainConfig,
     config: KDConfig | GANKDConfig,
-    teacher_path: str | Path,
     *,
     callbacks: Sequence[Callback] = (),
     progress: bool = True,
     log: Callable[[str], None] = print,
-) -> dict[str, float]:
-    """Train (or resume) the student; returns the last epoch's metrics."""
-    from yolo.engine import Trainer
+) -> list[dict[str, float]]:
+    """Train (or resume) the student from ``config.teacher``; returns the last epoch's
+    metrics. The student alone is delivered (``OUT/last.pt``, the last epoch's model)."""
+    check_teacher(train, config)
+    method = distill_callback(config, config.teacher, train)
+    trainer = Trainer.start_or_resume(train, callbacks=[method, *callbacks], progress=progress,
+                                      log=log)  # fmt: skip
+    trainer.run_to_end()
+    return trainer.history[-1:]
 
-    method = distill_callback(config, teacher_path, train)
-    last = Path(train.out) / "last.pt"
-    every = [method, *callbacks]
-    if last.is_file():
-        trainer = Trainer.resume(last, callbacks=every, progress=progress, log=log)
-    else:
-        trainer = Trainer(train, callbacks=every, progress=progress, log=log)
-    if trainer.start_epoch < train.epochs:
-        return trainer.fit()
-    return trainer.history[-1] if trainer.history else {}
+
+METHODS = (
+    Method(
+        name="kd",
+        summary="classical detection distillation: soft targets, bounded regression, hints",
+        command="distill",
+        config=KDConfig,
+        run=run_distill,
+        deliverable=lambda train, config: "last.pt",
+        resume_files=lambda out: [Path("last.pt")],
+        fidelity="an epoch",
+        reports=lambda train, config: train.epochs,
+        check=check_teacher,
+    ),
+    Method(
+        name="kd_gan",
+        summary="GAN-based distillation: a discriminator per distilled scale",
+        command="distill",
+        config=GANKDConfig,
+        run=run_distill,
+        deliverable=lambda train, config: "last.pt",
+        resume_files=lambda out: [Path("last.pt")],
+        fidelity="an epoch (adversarial, then detection-only from second_stage)",
+        reports=lambda train, config: train.epochs,
+        check=check_teacher,
+    ),
+)

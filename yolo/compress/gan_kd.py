@@ -25,6 +25,7 @@ from yolo.callbacks import Step
 from yolo.compress.kd import TeacherForward
 from yolo.compress.teacher import AdapterSet, prediction_pairs
 from yolo.model import Darknet
+from yolo.settings import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, check_fields, option
 
 if TYPE_CHECKING:
     from yolo.engine import Trainer
@@ -34,23 +35,22 @@ if TYPE_CHECKING:
 class GANKDConfig:
     """The seed's defaults: D lr 0.01, kernel sizes [1, 1], second stage at epoch 200."""
 
-    adv_weight: float = 1.0
-    d_lr0: float = 0.01  # 'Dlr0'
-    d_kernel_size: tuple[int, int] = (1, 1)
-    d_channels: int = 64
-    second_stage: int = 200
+    teacher: str = option("", "trained teacher checkpoint (.pt) of the same dataset", file=True)
+    adv_weight: float = option(1.0, "weight of the adversarial term", domain=NON_NEGATIVE)
+    d_lr0: float = option(0.01, "discriminator learning rate ('Dlr0')", domain=POSITIVE,
+                          label="d_lr0 (Dlr0)")  # fmt: skip
+    d_kernel_size: tuple[int, int] = option((1, 1), "the discriminator's two odd kernel sizes",
+                                            domain=AT_LEAST_ONE)  # fmt: skip
+    d_channels: int = option(64, "the discriminator's hidden channels", domain=AT_LEAST_ONE)
+    second_stage: int = option(200, "epoch from which training is detection-only",
+                               domain=NON_NEGATIVE)  # fmt: skip
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "d_kernel_size", tuple(self.d_kernel_size))  # YAML gives lists
-        if self.adv_weight < 0:
-            raise ValueError(f"adv_weight must be >= 0, got {self.adv_weight}")
-        if not self.d_lr0 > 0:
-            raise ValueError(f"d_lr0 (Dlr0) must be > 0, got {self.d_lr0}")
+        check_fields(self)
         kernels = self.d_kernel_size
-        if len(kernels) != 2 or any(int(k) != k or k < 1 or k % 2 == 0 for k in kernels):
+        if len(kernels) != 2 or any(k % 2 == 0 for k in kernels):
             raise ValueError(f"d_kernel_size must be two odd sizes >= 1, got {list(kernels)}")
-        if self.d_channels < 1 or self.second_stage < 0:
-            raise ValueError("d_channels must be >= 1 and second_stage >= 0")
 
 
 class Discriminator(nn.Module):

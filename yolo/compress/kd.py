@@ -34,6 +34,7 @@ from yolo.callbacks import Callback, Step
 from yolo.compress.teacher import AdapterSet, Pair, check_pairs, parse_pairs, prediction_pairs
 from yolo.loss import Assignment, decode_assigned
 from yolo.model import Darknet
+from yolo.settings import NON_NEGATIVE, POSITIVE, UNIT, OneOf, check_fields, option
 
 if TYPE_CHECKING:
     from yolo.engine import Trainer
@@ -45,27 +46,25 @@ CLS_FUNCTIONS = ("sigmoid", "softmax")
 class KDConfig:
     """The seed's defaults: mu 0.7, ni 0.5, margin 1e-5, GIoU regression, no hints."""
 
-    hints: tuple[Pair, ...] | str = ()  # a string ('36:12,61:21') or pairs, kept as pairs
-    mu: float = 0.7
-    ni: float = 0.5
-    margin: float = 1e-5
-    giou_reg_loss: bool = True
-    cls_function: str = "sigmoid"
-    temperature: float = 1.0
-    hint_weight: float = 1.0
+    teacher: str = option("", "trained teacher checkpoint (.pt) of the same dataset", file=True)
+    hints: tuple[Pair, ...] | str = option(
+        (),
+        "teacher:student block pairs, e.g. '36:12,61:21' (yct distill pairs lists them)",
+        kind=str,
+    )  # a string or pairs, kept as pairs
+    mu: float = option(0.7, "weight of the hard obj/cls terms (1 - mu: the soft ones)",
+                       domain=UNIT)  # fmt: skip
+    ni: float = option(0.5, "weight of the bounded regression", domain=NON_NEGATIVE)
+    margin: float = option(1e-5, "bounded-regression margin", domain=NON_NEGATIVE)
+    giou_reg_loss: bool = option(True, "GIoU regression error, else L2")
+    cls_function: str = option("sigmoid", "soft class targets per output or over classes",
+                               domain=OneOf(CLS_FUNCTIONS))  # fmt: skip
+    temperature: float = option(1.0, "soft-target temperature T", domain=POSITIVE)
+    hint_weight: float = option(1.0, "weight of the hint L2", domain=NON_NEGATIVE)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hints", parse_pairs(self.hints))
-        if not 0.0 <= self.mu <= 1.0:
-            raise ValueError(f"mu must be in [0, 1], got {self.mu}")
-        for key in ("ni", "margin", "hint_weight"):
-            if getattr(self, key) < 0:
-                raise ValueError(f"{key} must be >= 0, got {getattr(self, key)}")
-        if not self.temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature}")
-        if self.cls_function not in CLS_FUNCTIONS:
-            raise ValueError(f"cls_function must be one of {', '.join(CLS_FUNCTIONS)}, "
-                             f"got '{self.cls_function}'")  # fmt: skip
+        check_fields(self)
         if len({s for _, s in self.hints}) != len(self.hints):
             raise ValueError(f"hints: a student block appears twice in {list(self.hints)}")
 

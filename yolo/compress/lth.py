@@ -13,6 +13,7 @@ and each round's run in ``OUT/round_NN``, so an interrupted run resumes mid-roun
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,12 +24,14 @@ import torch
 
 from yolo.callbacks import Callback
 from yolo.compress.masks import MaskCallback, dense_masks, prunable_parameters
+from yolo.compress.method import Method
+from yolo.engine import Trainer
 from yolo.io import atomic_save, save_checkpoint
 from yolo.metrics import names as m
-from yolo.metrics.profile import count_macs, count_nonzero_params
+from yolo.metrics.profile import model_costs
+from yolo.settings import AT_LEAST_ONE, NON_NEGATIVE, UNIT_OPEN, OneOf, check_fields, option
 
 if TYPE_CHECKING:
-    from yolo.engine import Trainer
     from yolo.train_config import TrainConfig
 
 SCOPES = ("local", "global")
@@ -38,21 +41,24 @@ SCOPES = ("local", "global")
 class LTHConfig:
     """The seed's defaults: 13 rounds at rate 0.2, late rewinding to epoch 10."""
 
-    rate: float = 0.2
-    rounds: int = 13
-    scope: str = "global"
-    rewind_epoch: int = 10
-    ignored_layers: tuple[int, ...] = ()
+    rate: float = option(0.2, "share of the remaining prunable weights pruned per round",
+                         domain=UNIT_OPEN, label="prune rate")  # fmt: skip
+    rounds: int = option(13, "prune rounds after the dense round 0", domain=AT_LEAST_ONE)
+    scope: str = option("global", "rank weights per tensor (local) or over all (global)",
+                        domain=OneOf(SCOPES))  # fmt: skip
+    rewind_epoch: int = option(10, "epoch whose weights each round restarts from (0: LTH)",
+                               domain=NON_NEGATIVE)  # fmt: skip
+    ignored_layers: tuple[int, ...] = option((), "block indices never pruned")
 
     def __post_init__(self) -> None:
-        if not 0 < self.rate < 1:
-            raise ValueError(f"prune rate must be in (0, 1), got {self.rate}")
-        if isinstance(self.rounds, bool) or not isinstance(self.rounds, int) or self.rounds < 1:
-            raise ValueError(f"rounds must be an integer >= 1, got {self.rounds!r}")
-        if self.scope not in SCOPES:
-            raise ValueError(f"scope must be one of {', '.join(SCOPES)}, got '{self.scope}'")
-        if self.rewind_epoch < 0:
-            raise ValueError(f"rewind_epoch must be >= 0, got {self.rewind_epoch}")
+        check_fields(self)
+
+
+def check_rewind(train: TrainConfig, config: LTHConfig | Any) -> None:
+    """The rewind epoch is one the run reaches (LTH: of every round; CS: of the search)."""
+    if config.rewind_epoch >= train.epochs:
+        raise ValueError(f"rewind_epoch must be < epochs ({train.epochs}), "
+                         f"got {config.rewind_epoch}")  # fmt: skip
 
 
 def _order_to_prune(values: torch.Tensor, count: int) -> torch.Tensor:
@@ -134,24 +140,30 @@ class RoundTag(Callback):
         metrics[m.ROUND] = float(self.round_index)
 
 
+def rewind_to(weights: dict[str, torch.Tensor], masks: Callback, trainer: Trainer) -> None:
+    """A fresh run starts from the rewound weights (model and EMA), masked again."""
+    trainer.model.load_state_dict(weights)
+    if trainer.ema is not None:
+        trainer.ema.model.load_state_dict(weights)
+    masks.setup(trainer)
+
+
 def round_report(
     trainer: Trainer, round_index: int, masks: dict[str, torch.Tensor]
 ) -> dict[str, float]:
-    """What a round ends with: remaining share, non-zero params, effective MACs, mAP."""
-    model = trainer.eval_model
+    """What a round ends with: remaining share, its costs (:func:`model_costs`), mAP."""
     total = sum(v.numel() for v in masks.values())
     remaining = sum(int(v.sum()) for v in masks.values())
     last = trainer.history[-1] if trainer.history else {}
-    return {
+    report = {
         m.ROUND: float(round_index),
         "remaining": remaining / total if total else 1.0,
-        m.SPARSITY: 1 - remaining / total if total else 0.0,
-        m.PARAMS: float(count_nonzero_params(model)),
-        m.MACS: float(count_macs(model, trainer.config.img_size).effective),
-        m.MACS_416: float(count_macs(model, 416).effective),
-        m.MAP50: float(last.get(m.MAP50, 0.0)),
+        **model_costs(trainer.eval_model, trainer.config.img_size, masks, latency_runs=0),
         "best_map50": float(trainer.best_fitness),
     }
+    if m.MAP50 in last:
+        report[m.MAP50] = float(last[m.MAP50])
+    return report
 
 
 def run_lth(
@@ -164,12 +176,7 @@ def run_lth(
     log: Callable[[str], None] = print,
 ) -> list[dict[str, float]]:
     """Run (or resume) LTH; returns one report per round. Writes ``OUT/ticket.pt``."""
-    from yolo.engine import Trainer
-
-    if lth.rewind_epoch >= train.epochs:
-        raise ValueError(
-            f"rewind_epoch ({lth.rewind_epoch}) must be < epochs per round ({train.epochs})"
-        )
+    check_rewind(train, lth)
     out = Path(train.out)
     state_path = out / "lth_state.pt"
     state: dict[str, Any] = {"round": 0, "masks": None, "rewind": None, "reports": []}
@@ -182,26 +189,21 @@ def run_lth(
         capture = RewindCapture(lth.rewind_epoch) if r == 0 else None
         extra = [c for c in (capture,) if c is not None] + [RoundTag(r), *callbacks]
         masks = state["masks"]
-        last = Path(config.out) / "last.pt"
         if masks is not None:
             extra.insert(0, MaskCallback(masks))
-        if last.is_file():
-            trainer = Trainer.resume(last, callbacks=extra, progress=progress, log=log)
-        else:
-            trainer = Trainer(config, callbacks=extra, progress=progress, log=log)
-            if state["rewind"] is not None:
-                trainer.model.load_state_dict(state["rewind"])
-                if trainer.ema is not None:
-                    trainer.ema.model.load_state_dict(state["rewind"])
-                extra[0].setup(trainer)  # re-apply the mask over the rewound weights
-        if trainer.start_epoch < config.epochs:
-            trainer.fit()
+
+        rewind = None
+        if state["rewind"] is not None:
+            rewind = functools.partial(rewind_to, state["rewind"], extra[0])
+        trainer = Trainer.start_or_resume(config, callbacks=extra, on_start=rewind,
+                                          progress=progress, log=log)  # fmt: skip
+        trainer.run_to_end()
         params = prunable_parameters(trainer.model, ignored_layers=lth.ignored_layers)
         current = masks if masks is not None else dense_masks(params)
         report = round_report(trainer, r, current)
         log(f"round {r}/{lth.rounds}: {report['remaining']:.4f} of prunable weights, "
             f"{int(report[m.PARAMS]):,} non-zero params, {int(report[m.MACS]):,} MACs, "
-            f"{m.MAP50} {report[m.MAP50]:.4f}")  # fmt: skip
+            f"{m.MAP50} {report.get(m.MAP50, float('nan')):.4f}")  # fmt: skip
         if on_round is not None:
             on_round(report)
         state["reports"].append(report)
@@ -209,7 +211,7 @@ def run_lth(
             state["rewind"] = capture.weights
         if r == lth.rounds:
             masks_out = {k: v.cpu() for k, v in current.items()}
-            save_checkpoint(out / "ticket.pt", trainer.eval_model, masks=masks_out,
+            save_checkpoint(out / TICKET, trainer.eval_model, masks=masks_out,
                             metadata={**trainer.metadata(trainer.config.epochs - 1, report),
                                       "method": "lth", "lth": dataclasses.asdict(lth)})  # fmt: skip
         else:
@@ -220,3 +222,28 @@ def run_lth(
         state["round"] = r + 1
         atomic_save(state, state_path)
     return state["reports"]
+
+
+TICKET = "ticket.pt"  # what `yct prune` hands over: the model and its masks, no train state
+
+
+def _resume_files(out: Path) -> list[Path]:
+    """The driver's state and the current round's run."""
+    rounds = sorted(p.name for p in out.glob("round_*") if p.is_dir())
+    return [Path("lth_state.pt"), *([Path(rounds[-1]) / "last.pt"] if rounds else [])]
+
+
+METHODS = (
+    Method(
+        name="lth",
+        summary="Lottery-Ticket iterative magnitude pruning with late rewinding",
+        command="prune",
+        config=LTHConfig,
+        run=run_lth,
+        deliverable=lambda train, lth: f"round_{lth.rounds:02d}/last.pt",
+        resume_files=_resume_files,
+        fidelity="an epoch of a round (round 0 dense, then one round per prune)",
+        reports=lambda train, lth: train.epochs * (lth.rounds + 1),
+        check=check_rewind,
+    ),
+)

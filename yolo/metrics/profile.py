@@ -17,16 +17,21 @@ from __future__ import annotations
 import copy
 import statistics
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
 from yolo.compress import sparse_format
+from yolo.compress.masks import sparsity
 from yolo.io import dense_model_bytes
+from yolo.metrics import names as m
 from yolo.model import Darknet
+from yolo.zoo import ZOO_SIZE
 
 MB = 1024 * 1024  # the seed's "MB" is MiB: yolov3 at 235.44
+LATENCY_RUNS = 3  # timed runs per cost measurement of a trial (median)
 
 
 @dataclass(frozen=True)
@@ -174,23 +179,62 @@ def measure_latency_ms(
 
 
 def profile_model(
-    model: Darknet, img_size: int = 416, *, latency_runs: int = 10, warmup: int = 2
+    model: Darknet, img_size: int = ZOO_SIZE, *, latency_runs: int = 10, warmup: int = 2
 ) -> Profile:
-    """Every figure at once; ``latency_runs=0`` skips the timing."""
-    channels = model.cfg.net.channels
-    macs = count_macs(model, img_size, channels=channels)
-    latency = (
-        measure_latency_ms(model, img_size, runs=latency_runs, warmup=warmup, channels=channels)
-        if latency_runs
-        else None
-    )
+    """Every figure at once (``yct info``): the dense ones, and the effective ones from
+    :func:`model_costs`, the same function trials report through; ``latency_runs=0`` skips
+    the timing."""
+    costs = model_costs(model, img_size, latency_runs=latency_runs, warmup=warmup)
     return Profile(
         img_size=img_size,
         params=count_params(model),
-        nonzero_params=count_nonzero_params(model),
-        macs=macs.dense,
-        effective_macs=macs.effective,
+        nonzero_params=int(costs[m.PARAMS]),
+        macs=count_macs(model, img_size, channels=model.cfg.net.channels).dense,
+        effective_macs=int(costs[m.MACS]),
         storage_mb=dense_storage_mb(model),
-        sparse_storage_mb=sparse_storage_mb(model),
-        latency_ms=latency,
+        sparse_storage_mb=costs[m.STORAGE_MB],
+        latency_ms=costs.get(m.LATENCY_MS),
     )
+
+
+def delivered_copy(model: Darknet, masks: Mapping[str, torch.Tensor] | None = None) -> Darknet:
+    """The model as its checkpoint would rebuild it: from its cfg and state dict, on CPU, in
+    eval mode, with ``masks`` applied. Whatever a method hooked into the training model
+    (CS's soft gates, distillation taps) is not part of it."""
+    plain = Darknet(model.cfg)
+    plain.load_state_dict({k: v.detach().cpu() for k, v in model.state_dict().items()})
+    if masks:
+        params = dict(plain.named_parameters())
+        with torch.no_grad():
+            for name, mask in masks.items():
+                params[name].mul_(mask.to(torch.float32).cpu())
+    return plain.eval()
+
+
+def model_costs(
+    model: Darknet,
+    img_size: int,
+    masks: Mapping[str, torch.Tensor] | None = None,
+    *,
+    latency_runs: int = LATENCY_RUNS,
+    warmup: int = 1,
+) -> dict[str, float]:
+    """What the delivered model costs, by metric name: non-zero params, effective MACs at
+    ``img_size`` and at the zoo size, sparse storage, sparsity, and the CPU latency when
+    ``latency_runs`` > 0 (absent otherwise: an unmeasured latency is not 0 ms).
+
+    The one cost function of trials, LTH and CS rounds, distillation and ``yct info``."""
+    plain = delivered_copy(model, masks)
+    channels = plain.cfg.net.channels
+    costs = {
+        m.PARAMS: float(count_nonzero_params(plain)),
+        m.MACS: float(count_macs(plain, img_size, channels=channels).effective),
+        m.MACS_416: float(count_macs(plain, ZOO_SIZE, channels=channels).effective),
+        m.STORAGE_MB: sparse_storage_mb(plain),
+        m.SPARSITY: sparsity(plain),
+    }
+    if latency_runs > 0:
+        costs[m.LATENCY_MS] = measure_latency_ms(
+            plain, img_size, runs=latency_runs, warmup=warmup, channels=channels
+        )
+    return costs

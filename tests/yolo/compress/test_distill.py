@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import pytest
 import torch
@@ -187,7 +188,8 @@ def test_kd_trains_the_student_with_every_term_and_exports_it_alone(
 ) -> None:
     config = KDConfig(hints=((8, 21), (13, 27)), cls_function="softmax", temperature=2.0)
     train = _train(demo_spec, tmp_path / "kd")
-    metrics = run_distill(train, config, teacher_ckpt, progress=False, log=lambda _: None)
+    config = dataclasses.replace(config, teacher=str(teacher_ckpt))
+    (metrics,) = run_distill(train, config, progress=False, log=lambda _: None)
     for key in ("loss_kd_soft", "loss_kd_reg", "loss_kd_hint"):
         assert key in metrics and metrics[key] == metrics[key]
     assert metrics["loss_kd_hint"] > 0

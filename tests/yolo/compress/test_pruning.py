@@ -218,8 +218,8 @@ def test_cs_penalty_and_temperature_schedule() -> None:
 def test_a_higher_lambda_gives_a_sparser_ticket(demo_spec, tmp_path) -> None:
     kept = []
     for penalty in (0.0, 3e-4):
-        report = run_cs(_config(demo_spec, tmp_path / str(penalty), epochs=3, accumulate=1),
-                        CSConfig(rounds=1, final_temperature=50, penalty=penalty, rewind_epoch=1),
-                        progress=False, log=lambda _: None)  # fmt: skip
+        (report,) = run_cs(_config(demo_spec, tmp_path / str(penalty), epochs=3, accumulate=1),
+                           CSConfig(rounds=1, final_temperature=50, penalty=penalty, rewind_epoch=1),
+                           progress=False, log=lambda _: None)  # fmt: skip
         kept.append(report["remaining"])
     assert kept[1] < kept[0] - 0.05, kept

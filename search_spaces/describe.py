@@ -1,0 +1,62 @@
+"""The resolved study as text: what ``yct tune --dry-run`` prints before anything runs."""
+
+from __future__ import annotations
+
+from search_spaces.schema import Param, SearchSpace
+from yolo.compress.registry import get_method
+from yolo.compress.trial import build_trial, trial_settings
+
+
+def _param(param: Param) -> str:
+    if param.kind == "categorical":
+        return "one of " + ", ".join(repr(c) for c in param.choices)
+    return f"{param.kind} [{param.low:g}, {param.high:g}]"
+
+
+def describe_space(space: SearchSpace, data: str | None = None, *,
+                   num_samples: int | None = None,
+                   max_concurrent: int | None = None) -> str:  # fmt: skip
+    """Methods with their parameters (range and help), fixed values, the defaults a trial
+    gets for its method's own settings, objectives, budget and resources."""
+    lines = [f"study {space.source}", f"  model: {space.model}", f"  data: {data or space.data}"]
+    objectives = ", ".join(f"{o.metric} ({o.mode})" for o in space.objectives)
+    lines.append(f"  objectives: {objectives}")
+    search = space.search
+    samples = num_samples or search.num_samples
+    lines.append(f"  search: {search.sampler} sampler, seed {search.seed}, {samples} trials, "
+                 f"{max_concurrent or search.max_concurrent} at a time, scheduler "
+                 f"{search.scheduler}, {search.max_failures} retries per trial")  # fmt: skip
+    lines.append(f"  resources per trial: {space.resources['cpu']:g} CPU, "
+                 f"{space.resources['gpu']:g} GPU")  # fmt: skip
+    if space.shared:
+        lines.append("  shared parameters:")
+        lines += [f"    {p.name}: {_param(p)}" for p in space.shared]
+    if space.fixed:
+        lines.append("  fixed: " + ", ".join(f"{k}={v!r}" for k, v in space.fixed.items()))
+    for name in space.methods:
+        method = get_method(name)
+        base = {
+            "model": space.model,
+            "data": data or space.data or "-",
+            **{k: v for k, v in space.fixed.items() if k in trial_settings(method)},
+        }
+        params = [*space.shared, *space.space[name]]
+        counts = []
+        for end in (0, -1):  # every drawn parameter at its low end, then at its high end
+            drawn_values = {p.name: p.values()[end][1] for p in params}
+            trial = build_trial(method, {**base, **drawn_values}, out="-", where=space.source)
+            counts.append(method.reports(trial.train, trial.config))
+        reports = f"{min(counts)}" if min(counts) == max(counts) else (
+            f"{min(counts)} to {max(counts)}")  # fmt: skip
+        lines.append(f"  method {name}: {method.summary}")
+        lines.append(f"    one report: {method.fidelity}; a full trial makes {reports}")
+        drawn = {p.name: p for p in space.space[name]}
+        for setting in method.settings:
+            if setting.name in drawn:
+                shown = _param(drawn[setting.name])
+            elif setting.name in space.fixed:
+                shown = f"fixed {space.fixed[setting.name]!r}"
+            else:
+                shown = f"default {setting.default!r}"
+            lines.append(f"    {setting.name}: {shown}  ({setting.help})")
+    return "\n".join(lines)

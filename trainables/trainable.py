@@ -1,0 +1,154 @@
+"""The one trainable every study runs: a trial of any registered method under Ray Tune.
+
+It restores the trial's working files from Tune's checkpoint (when the trial is restarted),
+builds the trial's settings from the flat config (:func:`yolo.compress.trial.build_trial`,
+the same checks the search-space loader ran), and runs the method with a reporter among its
+callbacks. Each report adds what the delivered model costs (:func:`model_costs` on the
+model with the masks it would deliver) and registers a checkpoint of the method's resume
+files and deliverable. The last report of a trial is measured on its deliverable.
+
+In a multi-method study the config carries ``method`` and ``<method>.<key>`` keys; a fixed
+setting that only another method of the study takes is left out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from search_spaces.optuna_space import method_config
+from trainables import ray_adapter
+from trainables.mlflow_adapter import PER_CLASS_AP
+from yolo.callbacks import Callback
+from yolo.compress.registry import get_method
+from yolo.compress.trial import Trial, build_trial
+from yolo.metrics import names as m
+from yolo.metrics.profile import model_costs
+
+
+class Reporter(Callback):
+    """Hands each report of the engine to the trainable."""
+
+    def __init__(self, trainable: StudyTrainable) -> None:
+        self.trainable = trainable
+
+    def on_report(self, trainer: Any, metrics: dict[str, float]) -> None:
+        self.trainable.report(trainer, dict(metrics))
+
+
+class StudyTrainable:
+    """A Ray Tune function trainable over the methods of a study."""
+
+    def __init__(self, methods: tuple[str, ...] | str) -> None:
+        self.methods = (methods,) if isinstance(methods, str) else tuple(methods)
+        for name in self.methods:
+            get_method(name)  # unknown names fail here, before any trial
+        self.__name__ = "+".join(self.methods)  # the trial names Ray shows
+        self.work = Path("runs/trial")
+        self.trial: Trial | None = None
+        self.restored = False
+        self.started = time.perf_counter()
+        self.context: dict[str, float] = {}  # added to every report
+        self.last_report_s = 0.0
+        self._cost_key: tuple | None = None
+        self._costs: dict[str, float] = {}
+
+    def __call__(self, config: dict[str, Any]) -> None:
+        name, values = method_config(config, self.methods)
+        method = get_method(name)
+        out = values.pop("out", "runs/trial")
+        self.started = time.perf_counter()
+        self.restored, self.context = False, {}  # a reused worker starts each trial afresh
+        self.last_report_s, self._cost_key = 0.0, None
+        scratch = ray_adapter.scratch_dir()
+        self.work = (scratch or Path(out)) / "work"
+        self.trial = build_trial(method, values, out=str(self.work), where="trial config")
+        if scratch is not None:  # a trial starts from its checkpoint or from nothing
+            shutil.rmtree(scratch, ignore_errors=True)
+        self.work.mkdir(parents=True, exist_ok=True)
+        with ray_adapter.restored_checkpoint() as restored:
+            if restored is not None:
+                shutil.copytree(restored, self.work, dirs_exist_ok=True)
+                self.restored = True
+        self.context["restored"] = float(self.restored)
+        try:
+            self.execute(self.trial)
+        finally:  # every report's files reached storage as checkpoints
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
+
+    def execute(self, trial: Trial) -> None:
+        """Run (or resume, from the files in ``self.work``) the trial's method."""
+        trial.method.run(trial.train, trial.config, callbacks=[Reporter(self)], progress=False)
+
+    # ------------------------------------------------------------------ reporting
+
+    def cost_metrics(self, trainer: Any) -> dict[str, float]:
+        """What the model this run would deliver now costs (:func:`model_costs`)."""
+        assert self.trial is not None
+        model, masks = trainer.eval_model, trainer.delivered_masks()
+        size = trainer.config.img_size
+        # The figures depend only on the architecture and which weights are zero: while
+        # that pattern holds (dense training, an LTH round), the last figures stand.
+        with torch.no_grad():
+            params = dict(model.named_parameters())
+            key = (size, tuple(sorted((name, int(mask.sum())) for name, mask in masks.items())),
+                   tuple(int(torch.count_nonzero(p)) for p in params.values()))  # fmt: skip
+        if key != self._cost_key:
+            runs = self.trial.costs.latency_runs
+            self._cost_key, self._costs = key, model_costs(model, size, masks, latency_runs=runs)
+        return dict(self._costs)
+
+    def report(self, trainer: Any, metrics: dict[str, float]) -> None:
+        started = time.perf_counter()
+        costs = self.cost_metrics(trainer)
+        result = {
+            **costs,
+            **self.context,
+            **metrics,
+            "time_total_s": time.perf_counter() - self.started,
+            # where a trial's time goes besides training (bench/tune_overhead.py adds them up)
+            m.COST_TIME_S: time.perf_counter() - started,
+            m.REPORT_TIME_S: self.last_report_s,
+        }
+        if not ray_adapter.in_session():
+            return
+        evaluation = getattr(trainer, "last_evaluation", None)
+        if evaluation is not None:  # per-class AP of this epoch, shipped with the checkpoint
+            (self.work / PER_CLASS_AP).write_text(json.dumps(evaluation.result.as_dict()))
+        snapshot = self.snapshot()
+        try:
+            ray_adapter.report(result, snapshot)  # Tune persists the folder before returning
+        finally:
+            shutil.rmtree(snapshot, ignore_errors=True)
+            self.last_report_s = time.perf_counter() - started - result[m.COST_TIME_S]
+
+    def checkpoint_files(self) -> list[Path]:
+        """The method's resume files, its deliverable once written (before the last
+        report), the per-class AP."""
+        assert self.trial is not None
+        trial = self.trial
+        delivered = Path(trial.method.deliverable(trial.train, trial.config))
+        return [*trial.method.resume_files(self.work), delivered, Path(PER_CLASS_AP)]
+
+    def snapshot(self) -> Path:
+        """The checkpoint files in a fresh folder that Tune takes over: hard links where the
+        file system allows (the engine replaces checkpoint files atomically, so a link keeps
+        this epoch's version), else copies."""
+        target = self.work.parent / "snapshots" / f"{time.time_ns()}"
+        for relative in dict.fromkeys(self.checkpoint_files()):
+            source = self.work / relative
+            if source.is_file():
+                (target / relative).parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(source, target / relative)
+                except OSError:
+                    shutil.copy2(source, target / relative)
+        target.mkdir(parents=True, exist_ok=True)
+        return target

@@ -1,0 +1,76 @@
+"""What a compression method is, in one place: its settings, how it runs, what it delivers.
+
+A method module in :mod:`yolo.compress` ends with ``METHODS = (Method(...),)``;
+:mod:`yolo.compress.registry` lists the modules. Everything else is derived from the
+definition: the keys a search space may name and their domains (the config dataclass's
+:func:`~yolo.settings.option` fields), the ``yct prune`` / ``yct distill`` flags, the trial
+a study runs (``trainables``), the parameters MLflow shows, and the contract test's list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from yolo.settings import Setting, build, settings_of
+
+if TYPE_CHECKING:
+    from yolo.callbacks import Callback
+    from yolo.train_config import TrainConfig
+
+
+class RunMethod(Protocol):
+    def __call__(
+        self,
+        train: TrainConfig,
+        config: Any,
+        *,
+        callbacks: Sequence[Callback] = (),
+        progress: bool = True,
+        log: Callable[[str], None] = print,
+    ) -> list[dict[str, float]]: ...
+
+
+@dataclass(frozen=True)
+class Method:
+    """One compression method.
+
+    ``run(train, config, callbacks=…)`` runs or resumes it in ``train.out``; its last
+    ``on_report`` is always measured on the model it delivers: ``deliverable(train,
+    config)``, a checkpoint relative to ``train.out`` written before that report.
+    ``resume_files(out)`` are the files (relative to ``out``) that let an interrupted run
+    continue. ``fidelity`` says what one report is;
+    ``reports(train, config)`` how many a full run makes (the budget a scheduler sees).
+    """
+
+    name: str
+    summary: str
+    command: str  # the yct command that runs it alone: train, prune, distill
+    config: type | None  # its settings dataclass (None: training settings only)
+    run: RunMethod
+    deliverable: Callable[[TrainConfig, Any], str]
+    resume_files: Callable[[Path], list[Path]]
+    fidelity: str
+    reports: Callable[[TrainConfig, Any], int]
+    check: Callable[[TrainConfig, Any], None] | None = None  # rules across settings
+
+    @property
+    def settings(self) -> tuple[Setting, ...]:
+        return settings_of(self.config) if self.config is not None else ()
+
+    def make_config(self, values: dict[str, Any], where: str) -> Any:
+        """The config dataclass from ``values`` (names, types and domains checked)."""
+        if self.config is None:
+            if values:
+                raise ValueError(f"{where}: unknown key '{next(iter(values))}'; method "
+                                 f"'{self.name}' takes training settings only")  # fmt: skip
+            return None
+        return build(self.config, values, where)
+
+    def validate(self, train: TrainConfig, config: Any) -> None:
+        """The rules that tie the method's settings to the training run (e.g. a rewind epoch
+        before the last epoch): ``ValueError`` naming them."""
+        if self.check is not None:
+            self.check(train, config)
