@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from trainables.records import TrialRecord
 
-def plot_front(trials: Sequence[dict[str, Any]], on_front: np.ndarray, path: Path, *, x: str,
+
+def plot_front(trials: Sequence[TrialRecord], on_front: np.ndarray, path: Path, *, x: str,
                y: str, by: str, log_x: bool = True) -> None:  # fmt: skip
     import matplotlib
 

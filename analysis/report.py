@@ -9,13 +9,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from analysis.pareto import hypervolume, non_dominated, reference_point
 from analysis.plot import plot_front
 from analysis.table import group_rows, markdown, varying_params, write_csv
+
+if TYPE_CHECKING:
+    from trainables.records import TrialRecord
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,7 @@ class FrontReport:
                 f"{self.hypervolume:.6g} (reference {where})")  # fmt: skip
 
 
-def front_report(trials: Sequence[dict[str, Any]], objectives: Sequence[tuple[str, str]],
+def front_report(trials: Sequence[TrialRecord], objectives: Sequence[tuple[str, str]],
                  out: Path, *, x: str = "macs", y: str = "map50",
                  by: str = "method") -> FrontReport:  # fmt: skip
     """Front, hypervolume and files of ``trials`` (dicts as from ``load_trial_runs``)."""

@@ -9,18 +9,21 @@ from __future__ import annotations
 import csv
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 COLUMNS = (("map50", "mAP50", "{:.3f}"), ("params", "params", "{:,.0f}"),
            ("macs", "MACs", "{:,.0f}"), ("storage_mb", "storage MB", "{:.2f}"))  # fmt: skip
 
+if TYPE_CHECKING:
+    from trainables.records import TrialRecord
+
 
 _NOT_CONFIG = ("model", "data", "seed", "out")
 
 
-def varying_params(trials: Sequence[dict[str, Any]]) -> set[str]:
+def varying_params(trials: Sequence[TrialRecord]) -> set[str]:
     """Parameters that differ between trials: the searched ones, worth a column."""
     keys = {k for t in trials for k in t["params"]} - set(_NOT_CONFIG)
     return {k for k in keys if len({t["params"].get(k) for t in trials}) > 1}
@@ -34,13 +37,13 @@ def _short(value: str) -> str:
     return value if number.is_integer() and "e" not in value else f"{number:.4g}"
 
 
-def group_rows(trials: Sequence[dict[str, Any]], *, on_front: Sequence[bool] | None = None,
+def group_rows(trials: Sequence[TrialRecord], *, on_front: Sequence[bool] | None = None,
                shown: set[str] | None = None) -> list[dict[str, Any]]:  # fmt: skip
     """One row per configuration (seeds averaged). ``on_front`` marks front members (else
     the runs' ``pareto`` tags); ``shown`` limits the configuration column to those params."""
     flags = list(on_front) if on_front is not None else [
         t["tags"].get("pareto") == "true" for t in trials]  # fmt: skip
-    groups: dict[tuple, list[tuple[dict[str, Any], bool]]] = {}
+    groups: dict[tuple, list[tuple[TrialRecord, bool]]] = {}
     for trial, flag in zip(trials, flags):
         key = tuple(sorted((k, v) for k, v in trial["params"].items() if k != "seed"))
         groups.setdefault(key, []).append((trial, flag))
@@ -71,7 +74,7 @@ def _cell(value: tuple[float, float] | None, fmt: str, runs: int) -> str:
     return fmt.format(mean) + (f" ± {fmt.format(std)}" if runs > 1 else "")
 
 
-def markdown(rows: Sequence[dict[str, Any]]) -> str:
+def markdown(rows: Sequence[TrialRecord]) -> str:
     head = [
         "model",
         "method",
@@ -88,7 +91,7 @@ def markdown(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> None:
+def write_csv(rows: Sequence[TrialRecord], path: Path) -> None:
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         metric_columns = [f"{k}{suffix}" for k, _, _ in COLUMNS for suffix in ("", "_std")]

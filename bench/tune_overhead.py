@@ -23,6 +23,7 @@ per study, so their share falls as epochs grow). Figures go to
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import subprocess
@@ -40,6 +41,7 @@ from search_spaces.schema import load_space
 from trainables import ray_adapter
 from trainables.mlflow_adapter import load_trial_runs, prepare_store
 from trainables.study import StudyOptions, run_study
+from yct.tune import file_front
 from yolo.metrics import names as m
 from yolo.metrics.profile import count_macs
 from yolo.zoo import create_model
@@ -124,7 +126,7 @@ def run_one(out: Path, uri: str, sampler: str, seed: int, trials: int, img_size:
     options = StudyOptions(name=name, storage=str(out / "tune"), mlflow_uri=uri,
                            report_dir=str(out / "pareto" / name))  # fmt: skip
     start = time.perf_counter()
-    result = run_study(space, options)
+    result = run_study(space, options, functools.partial(file_front, space, options.report_dir))
     run = {"name": name, "sampler": sampler, "seed": seed, "uri": uri,
            "wall_s": time.perf_counter() - start, "concurrency": space.search.max_concurrent,
            "trials": len(result.trials),

@@ -18,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from trainables.records import TrialRecord
+
 DEFAULT_TRACKING_URI = "sqlite:///mlruns.db"
 PER_CLASS_AP = "per_class_ap.json"  # written by a trial beside its checkpoint files
 
@@ -218,7 +220,7 @@ class StudyTracker:
 
 
 def load_trial_runs(tracking_uri: str, experiment: str | None, *,
-                    parent: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
+                    parent: str | None = None) -> list[TrialRecord]:  # fmt: skip
     """Finished trial runs of a study (or of every study; or of one study run ``parent``)
     as plain dicts: ``{"run_id", "study", "params", "metrics", "tags", "start_time"}``
     (start in ms since the epoch, the order the search proposed them)."""
@@ -237,14 +239,14 @@ def load_trial_runs(tracking_uri: str, experiment: str | None, *,
         query += f" and tags.mlflow.parentRunId = '{parent}'"
     runs = client.search_runs(ids, filter_string=query, max_results=50_000)
     return [
-        {
-            "run_id": r.info.run_id,
-            "study": r.data.tags.get("study", ""),
-            "params": dict(r.data.params),
-            "metrics": dict(r.data.metrics),
-            "tags": dict(r.data.tags),
-            "start_time": r.info.start_time,
-        }
+        TrialRecord(
+            run_id=r.info.run_id,
+            study=r.data.tags.get("study", ""),
+            params=dict(r.data.params),
+            metrics=dict(r.data.metrics),
+            tags=dict(r.data.tags),
+            start_time=r.info.start_time,
+        )
         for r in runs
         if r.info.status == "FINISHED"
     ]

@@ -12,18 +12,19 @@ only called through :mod:`trainables.ray_adapter`, MLflow through
 from __future__ import annotations
 
 import sys
-import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from analysis.report import FrontReport, front_report
 from search_spaces.optuna_space import define_by_run
 from search_spaces.sampler import build_sampler
 from search_spaces.schema import SearchSpace, check_files, check_fits
 from trainables import ray_adapter
-from trainables.mlflow_adapter import DEFAULT_TRACKING_URI, StudyTracker, load_trial_runs
+from trainables.mlflow_adapter import DEFAULT_TRACKING_URI, StudyTracker
 from trainables.trainable import StudyTrainable
+
+Summary = TypeVar("Summary")
 
 
 @dataclass(frozen=True)
@@ -40,10 +41,9 @@ class StudyOptions:
 
 
 @dataclass(frozen=True)
-class StudyResult:
+class StudyResult(Generic[Summary]):
     trials: list[ray_adapter.TrialOutcome]
-    front: FrontReport | None  # None when no trial finished with every objective
-    finished: int  # trials with every objective, the ones the front is drawn from
+    summary: Summary  # what ``finish`` made of the finished study (``yct tune``: its front)
 
 
 def study_search(space: SearchSpace, options: StudyOptions) -> ray_adapter.Search:
@@ -82,8 +82,13 @@ def _tracker(space: SearchSpace, options: StudyOptions) -> StudyTracker:
     )  # fmt: skip
 
 
-def run_study(space: SearchSpace, options: StudyOptions) -> StudyResult:
-    """Run (or resume) the study, then tag and file its front in MLflow."""
+def run_study(
+    space: SearchSpace, options: StudyOptions, finish: Callable[[StudyTracker], Summary]
+) -> StudyResult[Summary]:
+    """Run (or resume) the study, then ``finish(tracker)`` (``yct tune`` files the front).
+
+    Whatever stops it on the way leaves the MLflow parent run FAILED with the error tagged
+    (KILLED on Ctrl-C), never RUNNING."""
     check_files(space, options.data)
     check_fits(space, ray_adapter.start_ray(options.address))
     nodes = ray_adapter.alive_nodes()
@@ -104,31 +109,10 @@ def run_study(space: SearchSpace, options: StudyOptions) -> StudyResult:
             outcomes = ray_adapter.run_tuner(trainable, study_search(space, options),
                                              name=options.name,
                                              storage=options.storage, events=tracker)  # fmt: skip
-        return StudyResult(outcomes, *_finish(space, tracker, options.report_dir))
+        return StudyResult(outcomes, finish(tracker))
     except KeyboardInterrupt:
         tracker.abort("interrupted (Ctrl-C)", interrupted=True)
         raise
     except BaseException as exc:
         tracker.abort(f"{type(exc).__name__}: {exc}")
         raise
-
-
-def _finish(space: SearchSpace, tracker: StudyTracker,
-            report_dir: str | None) -> tuple[FrontReport | None, int]:  # fmt: skip
-    """The front of this study's finished trials (read back from MLflow, the one record)."""
-    objectives = [(o.metric, o.mode) for o in space.objectives]
-    needed = {metric for metric, _ in objectives} | {"macs", "map50"}
-    trials = [t for t in load_trial_runs(tracker.tracking_uri, tracker.study,
-                                         parent=tracker.parent)
-              if needed <= set(t["metrics"])]  # fmt: skip
-    if not trials:  # nothing to draw a front from: the study failed
-        tracker.abort("no trial finished with every objective")
-        return None, 0
-    with tempfile.TemporaryDirectory() as folder:
-        x = next((m for m, mode in objectives if mode == "min"), "macs")
-        y = next((m for m, mode in objectives if mode == "max"), "map50")
-        report = front_report(trials, objectives, Path(report_dir or folder), x=x, y=y)
-        front = [t["run_id"] for t, on in zip(trials, report.on_front) if on]
-        tracker.finish(front, hypervolume=report.hypervolume, reference=report.reference,
-                       artifacts=report.files)  # fmt: skip
-    return report, len(trials)

@@ -25,7 +25,10 @@ import torch
 
 if TYPE_CHECKING:
     from yolo.data.loader import Batch
-    from yolo.engine import Trainer
+
+# The engine's Trainer. Named, not imported: the engine imports this module, and a hook's
+# subclass annotates ``trainer: Trainer`` itself where it needs the attributes.
+Trainer = Any
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from trainables.mlflow_adapter import StudyTracker
-from yolo.cli import main
+from yct.cli import main
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import yaml
 from ray.autoscaler._private.util import prepare_config, validate_config
 
 from trainables.ray_adapter import autoscaler_capacity
-from yolo.cli import COMMANDS
+from yct.cli import COMMANDS
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ("cluster.yaml", "cluster-local.yaml")
@@ -115,7 +115,7 @@ def test_autoscaler_capacity_counts_nodes_not_yet_up(tmp_path) -> None:
 
 
 def test_tune_reads_storage_and_mlflow_from_the_environment(monkeypatch) -> None:
-    from trainables.command import locations
+    from yct.tune import locations
 
     monkeypatch.delenv("YCT_STORAGE", raising=False)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

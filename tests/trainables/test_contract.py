@@ -14,7 +14,7 @@ import ray
 from ray import cloudpickle, tune
 
 from trainables.trainable import StudyTrainable
-from yolo.cli import main
+from yct.cli import main
 from yolo.compress.registry import get_method, method_names
 from yolo.compress.trial import build_trial
 from yolo.data.spec import load_spec

@@ -8,7 +8,7 @@ import pytest
 import ray
 import yaml
 
-from yolo.cli import main
+from yct.cli import main
 
 pytestmark = pytest.mark.slow
 
@@ -129,7 +129,7 @@ def test_a_killed_driver_resumes_to_exactly_num_samples(tmp_path, demo_spec, cap
     uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
     args = ["tune", str(space), "--storage", str(tmp_path / "runs"), "--name", "r",
             "--mlflow-uri", uri]  # fmt: skip
-    driver = subprocess.Popen([sys.executable, "-m", "yolo.cli", *args], cwd=tmp_path,
+    driver = subprocess.Popen([sys.executable, "-m", "yct.cli", *args], cwd=tmp_path,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)  # fmt: skip
     try:

@@ -9,14 +9,14 @@ import sys
 import pytest
 
 from tests.conftest import TINY_CFG
-from yolo.cli import COMMANDS, main
+from yct.cli import COMMANDS, main
 from yolo.io import save_checkpoint
 from yolo.zoo import create_model
 
 
 def _yct(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "yolo.cli", *args], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "yct.cli", *args], capture_output=True, text=True, timeout=120
     )
 
 

@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
+from yct.cli import main
 from yolo.callbacks import Callback
-from yolo.cli import main
 from yolo.engine import NonFiniteLossError, Trainer, lr_factor
 from yolo.io import load_checkpoint
 from yolo.train_config import Hyp, TrainConfig, load_hyp

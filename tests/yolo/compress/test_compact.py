@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from yolo.cli import main
+from yct.cli import main
 from yolo.compress.compact import compact, dead_channels, removable_channels
 from yolo.io import load_checkpoint, save_checkpoint
 from yolo.metrics.profile import count_macs, count_params

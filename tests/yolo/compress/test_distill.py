@@ -250,7 +250,7 @@ def test_teacher_of_another_dataset_or_class_count_is_refused(demo_spec, tmp_pat
 
 
 def test_distill_command(demo_spec, teacher_ckpt, tmp_path, capsys) -> None:
-    from yolo.cli import main
+    from yct.cli import main
 
     assert main(["distill", "pairs", "--teacher", "yolov3", "--student", "yolo-nano-leaky",
                  "--img-size", "96"]) == 0  # fmt: skip

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from yolo.cli import main
+from yct.cli import main
 from yolo.compress.export import export_model, load_exported
 from yolo.compress.masks import apply_masks, prunable_parameters
 from yolo.io import save_checkpoint

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.yolo.data.fixtures import make_voc
-from yolo.cli import main
+from yct.cli import main
 from yolo.data.check import check_dataset
 from yolo.data.convert import convert
 from yolo.data.demo import NAMES, DemoConfig, build_demo_set

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from yolo.cli import main
+from yct.cli import main
 from yolo.metrics.ap import (
     GroundTruth,
     ap_area,

@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
+import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from yolo.metrics import names as m
+
+if TYPE_CHECKING:
+    from analysis.report import FrontReport
+    from search_spaces.schema import SearchSpace
+    from trainables.mlflow_adapter import StudyTracker
 
 HELP = "run a multi-objective search (Ray Tune + Optuna) from a search-space YAML"
 
@@ -38,6 +48,31 @@ def locations(storage: str | None, mlflow_uri: str | None) -> tuple[str, str | N
             mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI") or None)  # fmt: skip
 
 
+def file_front(space: SearchSpace, report_dir: str | None,
+               tracker: StudyTracker) -> tuple[FrontReport | None, int]:  # fmt: skip
+    """The front of the study's finished trials, read back from MLflow (the one record),
+    filed on the parent run: (front, how many trials it was drawn from)."""
+    from analysis.report import front_report
+    from trainables.mlflow_adapter import load_trial_runs
+
+    objectives = [(o.metric, o.mode) for o in space.objectives]
+    needed = {metric for metric, _ in objectives} | {m.MACS, m.MAP50}
+    trials = [t for t in load_trial_runs(tracker.tracking_uri, tracker.study,
+                                         parent=tracker.parent)
+              if needed <= set(t["metrics"])]  # fmt: skip
+    if not trials:  # nothing to draw a front from: the study failed
+        tracker.abort("no trial finished with every objective")
+        return None, 0
+    with tempfile.TemporaryDirectory() as folder:
+        x = next((metric for metric, mode in objectives if mode == "min"), m.MACS)
+        y = next((metric for metric, mode in objectives if mode == "max"), m.MAP50)
+        report = front_report(trials, objectives, Path(report_dir or folder), x=x, y=y)
+        front = [t["run_id"] for t, on in zip(trials, report.on_front) if on]
+        tracker.finish(front, hypervolume=report.hypervolume, reference=report.reference,
+                       artifacts=report.files)  # fmt: skip
+    return report, len(trials)
+
+
 def run(args: argparse.Namespace) -> int:
     from search_spaces.schema import load_space
     from trainables.mlflow_adapter import DEFAULT_TRACKING_URI
@@ -66,21 +101,22 @@ def run(args: argparse.Namespace) -> int:
         print(describe_space(space, options.data, num_samples=args.num_samples,
                              max_concurrent=args.max_concurrent))  # fmt: skip
         return 0
-    result = run_study(space, options)
+    result = run_study(space, options, functools.partial(file_front, space, options.report_dir))
+    front, finished = result.summary
     errored = [t for t in result.trials if t.error is not None]
     print(f"\n{len(result.trials)} trials ({len(errored)} errored) in "
           f"{options.storage}/{options.name}")  # fmt: skip
     for trial in errored:
         print(f"  errored {trial.trial_id or '?'}: {trial.error}")
-    if result.front is not None:
+    if front is not None:
         print("\nPareto front (MLflow parent run of the study has the plot and table):\n")
-        print(result.front.table)
-        print("\n" + result.front.summary(result.finished))
-        print("wrote " + ", ".join(str(f) for f in result.front.files))
+        print(front.table)
+        print("\n" + front.summary(finished))
+        print("wrote " + ", ".join(str(f) for f in front.files))
     uri = options.mlflow_uri or DEFAULT_TRACKING_URI
     print(f"\nMLflow UI: mlflow ui --backend-store-uri {uri}   (then http://127.0.0.1:5000,"
           f" experiment '{options.name}')")  # fmt: skip
-    if result.finished == 0:
+    if finished == 0:
         distinct = sorted({t.error for t in errored if t.error})
         print(f"yct tune: error: no trial of {len(result.trials)} finished with every "
               "objective", file=sys.stderr)  # fmt: skip

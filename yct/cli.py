@@ -29,8 +29,8 @@ COMMANDS: dict[str, str] = {
     "prune": "yolo.commands.prune",
     "distill": "yolo.commands.distill",
     "export": "yolo.commands.export",
-    "tune": "trainables.command",  # imports Ray only when it runs
-    "pareto": "analysis.command",
+    "tune": "yct.tune",  # imports Ray only when it runs
+    "pareto": "yct.pareto",
 }
 
 
