@@ -16,6 +16,7 @@ import numpy as np
 from analysis.pareto import hypervolume, non_dominated, reference_point
 from analysis.plot import plot_front
 from analysis.table import group_rows, markdown, varying_params, write_csv
+from yolo.metrics import names as m
 
 if TYPE_CHECKING:
     from trainables.records import TrialRecord
@@ -36,7 +37,7 @@ class FrontReport:
 
 
 def front_report(trials: Sequence[TrialRecord], objectives: Sequence[tuple[str, str]],
-                 out: Path, *, x: str = "macs", y: str = "map50",
+                 out: Path, *, x: str = m.MACS, y: str = m.MAP50,
                  by: str = "method") -> FrontReport:  # fmt: skip
     """Front, hypervolume and files of ``trials`` (dicts as from ``load_trial_runs``)."""
     metrics = [metric for metric, _ in objectives]

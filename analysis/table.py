@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-COLUMNS = (("map50", "mAP50", "{:.3f}"), ("params", "params", "{:,.0f}"),
-           ("macs", "MACs", "{:,.0f}"), ("storage_mb", "storage MB", "{:.2f}"))  # fmt: skip
+from yolo.metrics import names as m
+
+COLUMNS = ((m.MAP50, "mAP50", "{:.3f}"), (m.PARAMS, "params", "{:,.0f}"),
+           (m.MACS, "MACs", "{:,.0f}"), (m.STORAGE_MB, "storage MB", "{:.2f}"))  # fmt: skip
 
 if TYPE_CHECKING:
     from trainables.records import TrialRecord
@@ -64,7 +66,7 @@ def group_rows(trials: Sequence[TrialRecord], *, on_front: Sequence[bool] | None
             values = [m["metrics"][key] for m in members if key in m["metrics"]]
             row[key] = (float(np.mean(values)), float(np.std(values))) if values else None
         rows.append(row)
-    return sorted(rows, key=lambda r: -(r["map50"] or (0.0, 0.0))[0])
+    return sorted(rows, key=lambda r: -(r[m.MAP50] or (0.0, 0.0))[0])
 
 
 def _cell(value: tuple[float, float] | None, fmt: str, runs: int) -> str:

@@ -39,6 +39,7 @@ from yolo.compress.trial import build_trial, trial_settings
 from yolo.metrics import names as m
 from yolo.metrics.names import HIGHER_IS_BETTER
 from yolo.settings import Setting
+from yolo.zoo import ZOO_SIZE
 
 KINDS = ("float", "int", "loguniform", "categorical")
 SAMPLERS = ("nsga2", "tpe", "random")
@@ -450,7 +451,7 @@ def _check_hints(space: SearchSpace) -> None:
     else:
         student = create_model(space.model, num_classes=teacher.num_classes,
                                width=float(space.fixed.get("width", 1.0)))  # fmt: skip
-    size = int(space.fixed.get("img_size", 416))
+    size = int(space.fixed.get("img_size", ZOO_SIZE))
     for where, value in choices:
         try:
             check_pairs(teacher, student, parse_pairs(value), size)

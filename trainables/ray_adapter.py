@@ -76,12 +76,6 @@ def scratch_dir() -> Path | None:
     return Path(tempfile.gettempdir()) / "yct-trials" / f"{context.get_trial_id()}-{unique}"
 
 
-def trial_name() -> str | None:
-    from ray import tune
-
-    return tune.get_context().get_trial_name() if in_session() else None
-
-
 # ---------------------------------------------------------------------- driver side
 
 

@@ -34,10 +34,6 @@ COMMANDS: dict[str, str] = {
 }
 
 
-class UsageError(ValueError):
-    """Bad command-line input that argparse cannot see (e.g. two options that conflict)."""
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="yct",

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from yolo.metrics import names as m
+
 HELP = "Pareto front of a study from MLflow: PNG plot, markdown + CSV table, hypervolume"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--experiment", help="study name (MLflow experiment); default: all")
-    parser.add_argument("--x", default="macs", help="cost metric on the x axis (macs)")
-    parser.add_argument("--y", default="map50", help="quality metric on the y axis (map50)")
+    parser.add_argument("--x", default=m.MACS, help=f"cost metric on the x axis ({m.MACS})")
+    parser.add_argument("--y", default=m.MAP50, help=f"quality metric on the y axis ({m.MAP50})")
     parser.add_argument("--objectives", nargs="+", metavar="METRIC:MODE",
                         help="objectives of the front (default: y:max x:min)")  # fmt: skip
     parser.add_argument("--by", default="method", help="colour the plot by this tag/param")

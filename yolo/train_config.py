@@ -16,6 +16,7 @@ import yaml
 from yolo.data.transforms import AugmentConfig
 from yolo.loss import LossGains
 from yolo.metrics.ap import METRICS
+from yolo.zoo import ZOO_SIZE
 
 SCHEDULES = ("lambda", "cosine")
 
@@ -101,7 +102,7 @@ class TrainConfig:
     model: str
     data: str
     out: str
-    img_size: int = 416
+    img_size: int = ZOO_SIZE
     epochs: int = 100
     batch_size: int = 8
     accumulate: int = 8  # the seed: batch 8 x accumulate 8 = 64 images per step

@@ -12,6 +12,7 @@ from typing import Any
 from yolo.compress.method import Method
 from yolo.model import Darknet
 from yolo.settings import OneOf, Setting
+from yolo.zoo import ZOO_SIZE
 
 
 @dataclass
@@ -33,7 +34,7 @@ def load_trained(path: str | Path) -> Trained:
         raise ValueError(
             f"{path}: metadata names {len(names)} classes, the model {model.num_classes}"
         )
-    return Trained(model, names, int(checkpoint.metadata.get("img_size", 416)))
+    return Trained(model, names, int(checkpoint.metadata.get("img_size", ZOO_SIZE)))
 
 
 def _bool(text: str) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from yolo.zoo import ZOO_SIZE
+
 HELP = "export a checkpoint: sparse (METHODS.md format), dense fp32, or ONNX"
 
 
@@ -25,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from yolo.io import load_checkpoint
 
     checkpoint = load_checkpoint(args.checkpoint)
-    img_size = args.img_size or int(checkpoint.metadata.get("img_size", 416))
+    img_size = args.img_size or int(checkpoint.metadata.get("img_size", ZOO_SIZE))
     model = checkpoint.model
     if args.compact:
         from yolo.compress.compact import compact

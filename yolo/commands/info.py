@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from yolo.zoo import ZOO_SIZE
+
 HELP = "print params, non-zero params, dense/effective MACs, storage and CPU latency of a model"
 
 
@@ -19,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--classes", type=int, default=None, help="number of classes (default: the cfg's; 20)"
     )
-    parser.add_argument("--img-size", type=int, default=416, help="square input size (px)")
+    parser.add_argument("--img-size", type=int, default=ZOO_SIZE, help="square input size (px)")
     parser.add_argument("--width", type=float, default=1.0, help="channel width multiplier")
     parser.add_argument(
         "--latency-runs", type=int, default=10, help="timed CPU runs (median; 0 skips latency)"

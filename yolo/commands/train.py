@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from yolo.zoo import ZOO_SIZE
+
 HELP = "train a detector (SGD, the seed's schedule, EMA, checkpoints every epoch, --resume)"
 
 # CLI flag -> TrainConfig field, for options that map one to one
@@ -31,7 +33,7 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="dataset spec (YAML or .data)")
     parser.add_argument("--config", type=Path, help="YAML of train settings (flags override)")
     parser.add_argument("--hyp", type=Path, help="YAML of hyper-parameters (seed defaults)")
-    parser.add_argument("--img-size", type=int, help="input size, a multiple of 32 (416)")
+    parser.add_argument("--img-size", type=int, help=f"input size, a multiple of 32 ({ZOO_SIZE})")
     parser.add_argument("--epochs", type=int, help="epochs (100)")
     parser.add_argument("--batch", type=int, help="batch size (8)")
     parser.add_argument("--accumulate", type=int, help="batches per optimiser step (8)")

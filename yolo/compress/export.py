@@ -16,7 +16,7 @@ import torch
 from yolo.compress import sparse_format
 from yolo.io import load_checkpoint, save_checkpoint
 from yolo.model import Darknet
-from yolo.zoo import model_from_cfg_text
+from yolo.zoo import ZOO_SIZE, model_from_cfg_text
 
 FORMATS = ("sparse", "dense", "onnx")
 
@@ -26,7 +26,7 @@ def export_model(
     out: str | Path,
     fmt: str,
     *,
-    img_size: int = 416,
+    img_size: int = ZOO_SIZE,
     half: bool = False,
     metadata: dict | None = None,
 ) -> int:

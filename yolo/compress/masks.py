@@ -50,11 +50,6 @@ def dense_masks(params: dict[str, nn.Parameter]) -> dict[str, torch.Tensor]:
     return {name: torch.ones_like(p, dtype=torch.bool) for name, p in params.items()}
 
 
-def masks_from_weights(params: dict[str, nn.Parameter]) -> dict[str, torch.Tensor]:
-    """Masks of the non-zero entries (for a model pruned elsewhere)."""
-    return {name: p.detach() != 0 for name, p in params.items()}
-
-
 def sparsity(model: Darknet, **prunable: Any) -> float:
     """Share of prunable weights that are exactly zero."""
     params = prunable_parameters(model, **prunable)

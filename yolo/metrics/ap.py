@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from yolo.metrics import names
+
 METRICS = ("voc07", "voc", "coco")
 
 
@@ -50,8 +52,8 @@ class APResult:
     def as_dict(self) -> dict[str, object]:
         return {
             "metric": self.metric,
-            "map50": self.map50,
-            "map50_95": self.map50_95,
+            names.MAP50: self.map50,
+            names.MAP50_95: self.map50_95,
             "precision": self.precision,
             "recall": self.recall,
             "per_class": {
