@@ -13,7 +13,7 @@ import argparse
 import time
 from pathlib import Path
 
-from results_io import write_results
+from results_io import SMOKE_DIR, parse_with_smoke, write_results
 
 from yolo.data.demo import DemoConfig, build_demo_set
 from yolo.data.loader import create_dataloader
@@ -43,7 +43,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--data-dir", type=Path, default=Path("runs/bench_data_416"))
     parser.add_argument("--out", type=Path, default=Path("bench/results/data_loader.json"))
-    args = parser.parse_args()
+    smoke = {"images": 24, "img_size": 64, "batch": 4, "epochs": 1,
+             "data_dir": SMOKE_DIR / "data_loader"}  # fmt: skip
+    args = parse_with_smoke(parser, smoke, "data_loader")
 
     spec = args.data_dir / "data.yaml"
     if not spec.is_file():

@@ -22,7 +22,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from results_io import write_results
+from results_io import SMOKE_DIR, parse_with_smoke, smoke_inputs, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 TEACHER = ROOT / "runs" / "demo" / "dense" / "best.pt"
@@ -97,19 +97,29 @@ def main() -> None:
     parser.add_argument("--width", type=float, default=0.5)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_distill")
-    args = parser.parse_args()
+    parser.add_argument("--students", nargs="+", default=list(STUDENTS), choices=STUDENTS)
+    parser.add_argument("--results", type=Path,
+                        default=ROOT / "bench" / "results" / "distill_demo.json")  # fmt: skip
+    args = parse_with_smoke(parser, {"epochs": 1, "seeds": [0], "width": 0.25, "jobs": 1,
+                                     "students": ["yolo-nano-leaky"],
+                                     "out": SMOKE_DIR / "distill_demo",
+                                     "results": SMOKE_DIR / "distill_demo.json"},
+                            "distill_demo")  # fmt: skip
+    global DATA, TEACHER
+    if args.smoke:  # a tiny set and an untrained teacher (globals: the pool forks after this)
+        DATA, TEACHER = (p.resolve() for p in smoke_inputs(SMOKE_DIR / "distill_demo_inputs"))
     if not TEACHER.is_file():
         subprocess.run(["make", "-C", str(ROOT), "demo-dense"], check=True)
     from yolo.io import load_checkpoint
 
     teacher_map = load_checkpoint(TEACHER).metadata.get("best_map50")
     jobs = [(s, m, seed, args.epochs, args.width, args.out)
-            for seed in args.seeds for s in STUDENTS for m in METHODS]  # fmt: skip
+            for seed in args.seeds for s in args.students for m in METHODS]  # fmt: skip
     start = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as pool:
         runs = list(pool.map(run_one, *zip(*jobs)))
     summary = {}
-    for student in STUDENTS:
+    for student in args.students:
         for method in METHODS:
             best = np.array([r["best_map50"] for r in runs if "error" not in r
                              and r["student"] == student and r["method"] == method])  # fmt: skip
@@ -122,7 +132,7 @@ def main() -> None:
             print(f"{student:<20} {method:<7} best mAP50 {best.mean():.4f} ± {best.std():.4f} "
                   f"over {len(best)} seeds")  # fmt: skip
     write_results(
-        ROOT / "bench" / "results" / "distill_demo.json",
+        args.results,
         "python bench/distill_demo.py " + " ".join(sys.argv[1:]),
         {"teacher": {"model": "yolov3-tiny", "width": 0.5, "img_size": 96,
                      "val_map50": teacher_map},

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from results_io import write_results
+from results_io import parse_with_smoke, write_results
 
 from yolo.metrics.profile import profile_model
 from yolo.zoo import ZOO, create_model
@@ -32,10 +32,12 @@ def main() -> None:
     parser.add_argument("--img-size", type=int, default=416)
     parser.add_argument("--runs", type=int, default=10, help="timed runs per model (median)")
     parser.add_argument("--out", type=Path, default=Path("bench/results/zoo.json"))
-    args = parser.parse_args()
+    parser.add_argument("--models", nargs="+", default=list(ZOO), choices=ZOO)
+    args = parse_with_smoke(parser, {"img_size": 64, "runs": 1,
+                                     "models": ["yolov3-tiny", "yolo-nano"]}, "zoo")  # fmt: skip
 
     results = {}
-    for name in ZOO:
+    for name in args.models:
         voc = profile_model(
             create_model(name, num_classes=20), args.img_size, latency_runs=args.runs
         )

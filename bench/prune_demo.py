@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import torch
-from results_io import write_results
+from results_io import SMOKE_DIR, parse_with_smoke, smoke_inputs, write_results
 
 from yolo.compress.compact import compact
 from yolo.compress.cs import CSConfig, SoftMaskCallback, run_cs
@@ -102,7 +102,11 @@ def main() -> None:
         action="store_true",
         help="re-measure the tickets of an earlier run into the same JSON",
     )
-    args = parser.parse_args()
+    args = parse_with_smoke(parser, {"img_size": 64, "rounds": 1, "epochs": 1, "cs_epochs": 2,
+                                     "retrain_epochs": 1, "steps": 2,
+                                     "runs": SMOKE_DIR / "prune_demo"}, "prune_demo")  # fmt: skip
+    if args.smoke:
+        args.data, args.teacher = smoke_inputs(SMOKE_DIR / "prune_demo")
     if args.measure_only:
         payload = json.loads(args.out.read_text())
         payload["results"]["dense"] = measure(args.teacher, args.data, args.img_size)

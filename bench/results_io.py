@@ -34,3 +34,41 @@ def write_results(path: Path, command: str, body: dict[str, Any]) -> None:
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2) + "\n")
+
+
+SMOKE_DIR = Path("runs/bench_smoke")
+
+
+def parse_with_smoke(parser: Any, smoke: dict[str, Any], name: str) -> Any:
+    """Parse the script's flags; with ``--smoke`` every flag left at its default takes its
+    tiny value from ``smoke`` and the JSON goes to ``runs/bench_smoke/NAME.json``, so a test
+    can run the whole script in seconds (its figures mean nothing) and it cannot rot."""
+    target = SMOKE_DIR / f"{name}.json"
+    parser.add_argument(
+        "--smoke", action="store_true", help=f"seconds, tiny sizes; writes {target}"
+    )
+    args = parser.parse_args()
+    if args.smoke:
+        for key, value in {"out": SMOKE_DIR / f"{name}.json", **smoke}.items():
+            if hasattr(args, key) and getattr(args, key) == parser.get_default(key):
+                setattr(args, key, value)
+    return args
+
+
+def smoke_inputs(folder: Path) -> tuple[Path, Path]:
+    """A tiny demo set (24 images, 64 px) and an untrained yolov3-tiny checkpoint of its
+    classes, for a script's ``--smoke`` run."""
+    from yolo.data.demo import DemoConfig, build_demo_set
+    from yolo.data.spec import load_spec
+    from yolo.io import save_checkpoint
+    from yolo.zoo import create_model
+
+    spec = folder / "data" / "data.yaml"
+    if not spec.is_file():
+        spec = build_demo_set(folder / "data", DemoConfig(images=24, size=64))
+    checkpoint = folder / "model.pt"
+    if not checkpoint.is_file():
+        names = list(load_spec(spec).names)
+        model = create_model("yolov3-tiny", num_classes=len(names), width=0.25)
+        save_checkpoint(checkpoint, model, metadata={"names": names, "img_size": 64})
+    return Path(spec), checkpoint

@@ -17,7 +17,7 @@ import resource
 import time
 from pathlib import Path
 
-from results_io import write_results
+from results_io import SMOKE_DIR, parse_with_smoke, write_results
 
 from yolo.data.demo import DemoConfig, build_demo_set
 from yolo.data.loader import create_dataloader
@@ -78,11 +78,15 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=Path("demo_data"))
     parser.add_argument("--runs", type=Path, default=Path("runs/bench_train_demo"))
     parser.add_argument("--out", type=Path, default=Path("bench/results/train_demo.json"))
-    args = parser.parse_args()
+    parser.add_argument("--images", type=int, default=500, help="demo set size if built")
+    args = parse_with_smoke(parser, {"budget_min": 0.05, "models": ["yolov3-tiny"],
+                                     "img_size": 64, "batch": 8, "images": 24,
+                                     "data_dir": SMOKE_DIR / "train_demo" / "data",
+                                     "runs": SMOKE_DIR / "train_demo"}, "train_demo")  # fmt: skip
 
     spec = args.data_dir / "data.yaml"
     if not spec.is_file():
-        build_demo_set(args.data_dir, DemoConfig(images=500, size=128))
+        build_demo_set(args.data_dir, DemoConfig(images=args.images, size=args.img_size))
     results = []
     for model in args.models:
         row = train_one(model, spec, args.runs, args)

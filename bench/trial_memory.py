@@ -20,7 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from results_io import write_results
+from results_io import parse_with_smoke, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("yolov3", "yolov3-tiny", "yolo-nano", "yolo-nano-leaky", "yolov3-mobile",
@@ -74,12 +74,17 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--width", type=float, default=1.0)
     parser.add_argument("--one", help=argparse.SUPPRESS)  # a child process measures one model
-    args = parser.parse_args()
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "bench" / "results" / "trial_memory.json"
+    )
+    args = parse_with_smoke(parser, {"img_size": 64, "batch": 2, "width": 0.25,
+                                     "models": ["yolov3-tiny"]}, "trial_memory")  # fmt: skip
     if args.one:
         print(json.dumps(measure(args.one, args.img_size, args.batch, args.width)))
         return
     rows = []
-    for name in MODELS:
+    for name in args.models:
         command = [sys.executable, __file__, "--one", name, "--img-size", str(args.img_size),
                    "--batch", str(args.batch), "--width", str(args.width)]  # fmt: skip
         out = subprocess.run(command, capture_output=True, text=True, check=True)
@@ -93,7 +98,7 @@ def main() -> None:
             + ", ".join(f"{g} {n}" for g, n in row["trials_per_gpu"].items()),
             flush=True,
         )
-    write_results(ROOT / "bench" / "results" / "trial_memory.json",
+    write_results(args.out,
                   "python bench/trial_memory.py " + " ".join(sys.argv[1:]),
                   {"img_size": args.img_size, "batch": args.batch, "width": args.width,
                    "usable_share_of_gpu_memory": 0.9, "models": rows})  # fmt: skip

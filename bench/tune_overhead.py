@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from results_io import write_results
+from results_io import SMOKE_DIR, parse_with_smoke, smoke_inputs, write_results
 
 from analysis.pareto import hypervolume, non_dominated
 from search_spaces import shipped_path
@@ -50,14 +50,20 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "tune_overhead.json"
 
 
+SMOKE: dict[str, Path | int] = {}  # --smoke: tiny data, an untrained start, 1 epoch
+
+
 def space_file(out: Path, sampler: str, seed: int, trials: int, img_size: int | None) -> Path:
     """The demo space with this sampler, seed, budget and size (paths made absolute)."""
     source = shipped_path("demo")
     data = yaml.safe_load(source.read_text())
-    data["data"] = str((source.parent / data["data"]).resolve())
-    data["fixed"]["weights"] = str((source.parent / data["fixed"]["weights"]).resolve())
+    data["data"] = str(SMOKE.get("data") or (source.parent / data["data"]).resolve())
+    weights = SMOKE.get("weights") or (source.parent / data["fixed"]["weights"]).resolve()
+    data["fixed"]["weights"] = str(weights)
     if img_size is not None:
         data["fixed"]["img_size"] = img_size
+    if SMOKE:
+        data["fixed"]["epochs"] = SMOKE["epochs"]
     data["search"].update(sampler=sampler, seed=seed, num_samples=trials)
     if sampler != "nsga2":
         data["search"].pop("population_size", None)
@@ -202,12 +208,18 @@ def main() -> None:
     )
     parser.add_argument("--reuse", action="store_true",
                         help="take the studies left in --out by a previous run")  # fmt: skip
-    args = parser.parse_args()
+    args = parse_with_smoke(parser, {"trials": 2, "seeds": [0], "samplers": ["random"],
+                                     "img_size": 64}, "tune_overhead")  # fmt: skip
     suffix = f"_img{args.img_size}" if args.img_size else ""
     out = args.out or ROOT / "runs" / f"bench_tune_overhead{suffix}"
     results = RESULTS.with_name(f"tune_overhead{suffix}.json")
+    if args.smoke:
+        out = args.out = SMOKE_DIR / "tune_overhead"
+        results = SMOKE_DIR / "tune_overhead.json"
+        data, weights = smoke_inputs(SMOKE_DIR / "tune_overhead_inputs")
+        SMOKE.update(data=data.resolve(), weights=weights.resolve(), epochs=1)
     space = load_space(shipped_path("demo"))
-    if not Path(space.fixed["weights"]).is_file():  # the dense model every trial prunes
+    if not args.smoke and not Path(space.fixed["weights"]).is_file():  # the dense start
         subprocess.run(["make", "-C", str(ROOT), "demo-dense"], check=True)
     fixed = space.fixed
     size = args.img_size or int(fixed["img_size"])

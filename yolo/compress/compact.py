@@ -134,9 +134,16 @@ def removable_channels(model: Darknet, graph: _Graph | None = None) -> dict[Chan
             ok[root] = False
         elif block.padding and value != 0.0:
             ok[root] = False
-    return {
-        c: dead[c] for c in dead if ok.get(_find(graph.group, c)) and _find(graph.group, c) in read
-    }
+    while True:  # a conv keeps one channel however dead: a layer of width 0 cannot run
+        removed = {c: dead[c] for c in dead
+                   if ok.get(_find(graph.group, c)) and _find(graph.group, c) in read}  # fmt: skip
+        convs = [i for i, block in enumerate(model.cfg.blocks) if isinstance(block, ConvBlock)]
+        widths = {i: model.blocks[i].conv.out_channels for i in convs}
+        emptied = [i for i in convs if all((i, c) in removed for c in range(widths[i]))]
+        if not emptied:
+            return removed
+        for i in emptied:
+            ok[_find(graph.group, (i, 0))] = False
 
 
 @torch.no_grad()

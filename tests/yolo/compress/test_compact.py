@@ -87,3 +87,12 @@ def test_export_compact_command(tiny, tmp_path, capsys) -> None:
     assert "compacted: dense MACs" in capsys.readouterr().out
     compacted = load_checkpoint(tmp_path / "c.pt").model
     assert compacted.cfg.blocks[12].filters == 192
+
+
+def test_a_conv_whose_every_filter_is_dead_keeps_one(tiny) -> None:
+    with torch.no_grad():
+        tiny.blocks[12].conv.weight.zero_()  # a whole layer pruned away (CS can do this)
+    width = tiny.blocks[12].conv.out_channels
+    assert len(removable_channels(tiny)) == width - 1
+    smaller = compact(tiny)  # runs, with the same outputs
+    assert smaller.blocks[12].conv.out_channels == 1

@@ -1,0 +1,44 @@
+"""Every bench script runs end to end with ``--smoke`` (tiny sizes, seconds), so none can rot
+while its real run waits for a long afternoon. The figures of a smoke run mean nothing; the
+test checks that the script finishes and writes its JSON with the keys the README quotes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+# script -> (its JSON under runs/bench_smoke/, keys it must hold)
+SCRIPTS = {
+    "data_loader.py": ("data_loader.json", ("results", "augmentation")),
+    "profile_zoo.py": ("zoo.json", ("models", "img_size")),
+    "train_demo.py": ("train_demo.json", ("results", "settings")),
+    "trial_memory.py": ("trial_memory.json", ("models", "usable_share_of_gpu_memory")),
+    "prune_demo.py": ("prune_demo.json", ("results", "overhead", "wall_seconds")),
+    "distill_demo.py": ("distill_demo.json", ("summary", "runs", "teacher")),
+    "tune_overhead.py": ("tune_overhead.json", ("summary", "studies", "ray_start_s")),
+}
+
+
+def test_every_bench_script_has_a_smoke_test() -> None:
+    scripts = {p.name for p in BENCH.glob("*.py")} - {"results_io.py"}
+    assert scripts == set(SCRIPTS)
+
+
+@pytest.mark.parametrize(
+    "script",
+    [pytest.param(s, marks=pytest.mark.slow) if s == "tune_overhead.py" else s for s in SCRIPTS],
+)
+def test_bench_script_smoke(script: str, tmp_path) -> None:
+    done = subprocess.run([sys.executable, str(BENCH / script), "--smoke"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=240)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    name, keys = SCRIPTS[script]
+    payload = json.loads((tmp_path / "runs" / "bench_smoke" / name).read_text())
+    assert {"command", "date", "machine", *keys} <= set(payload)
+    assert not (tmp_path / "bench").exists()  # nothing written over the real results
