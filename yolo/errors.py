@@ -1,4 +1,5 @@
-"""Errors that are not the user's input: a dependency failing inside its own machinery.
+"""Errors of two kinds: a cfg that cannot be a model (the user's input, named by file, line
+and block), and a dependency failing inside its own machinery.
 
 The ``yct`` command turns a :class:`DependencyError` into one line (``yct <cmd>: error: …``)
 naming what failed and the versions involved, instead of a bare message such as ``cannot
@@ -8,6 +9,17 @@ pickle '_thread.lock' object`` that leaves the user guessing which library broke
 from __future__ import annotations
 
 from importlib import metadata
+
+
+class CfgError(ValueError):
+    """A cfg that cannot be a model; the message names file, line, block and the rule."""
+
+
+def cfg_error(source: str, line: int, index: int | None, section: str, what: str) -> CfgError:
+    where = f"{source}:{line}"
+    if index is None:
+        return CfgError(f"{where}: [{section}]: {what}")
+    return CfgError(f"{where}: block {index} [{section}]: {what}")
 
 
 class DependencyError(RuntimeError):

@@ -12,24 +12,33 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from yolo.topology import make_divisible
+# The activations a cfg may name: the one list (the parser reads its names from here).
+_ACTIVATION_FACTORIES = {
+    "leaky": lambda: nn.LeakyReLU(0.1, inplace=True),
+    "relu": lambda: nn.ReLU(inplace=True),
+    "relu6": lambda: nn.ReLU6(inplace=True),
+    "hswish": lambda: nn.Hardswish(inplace=True),
+    "swish": lambda: nn.SiLU(inplace=True),
+    "mish": lambda: nn.Mish(inplace=True),
+    "linear": nn.Identity,
+    "sigmoid": nn.Sigmoid,
+}
+ACTIVATIONS: tuple[str, ...] = tuple(_ACTIVATION_FACTORIES)
 
 
 def make_activation(name: str) -> nn.Module:
     """Activation module by cfg name; an unknown name is an error, never a silent 'linear'."""
-    factories = {
-        "leaky": lambda: nn.LeakyReLU(0.1, inplace=True),
-        "relu": lambda: nn.ReLU(inplace=True),
-        "relu6": lambda: nn.ReLU6(inplace=True),
-        "hswish": lambda: nn.Hardswish(inplace=True),
-        "swish": lambda: nn.SiLU(inplace=True),
-        "mish": lambda: nn.Mish(inplace=True),
-        "linear": nn.Identity,
-        "sigmoid": nn.Sigmoid,
-    }
-    if name not in factories:
-        raise ValueError(f"unknown activation '{name}'; allowed: {', '.join(factories)}")
-    return factories[name]()
+    if name not in _ACTIVATION_FACTORIES:
+        raise ValueError(f"unknown activation '{name}'; allowed: {', '.join(ACTIVATIONS)}")
+    return _ACTIVATION_FACTORIES[name]()
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """MobileNet channel rounding: nearest multiple of ``divisor``, >= divisor, >= 90% of value."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
 
 
 class ConvBNAct(nn.Module):

@@ -12,66 +12,10 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from yolo.config import (
-    Cfg,
-    ConvBlock,
-    EPBlock,
-    FCABlock,
-    MaxPoolBlock,
-    MobileBlock,
-    PEPBlock,
-    RouteBlock,
-    ShortcutBlock,
-    UpsampleBlock,
-    YoloBlock,
-    format_cfg,
-)
+from yolo.config import Cfg, YoloBlock, format_cfg
 from yolo.head import YoloHead
-from yolo.layers import EP, FCA, PEP, ConvBNAct, DarknetMaxPool, MobileBottleneck, Route, Shortcut
-from yolo.topology import BlockShape, infer_shapes
-
-
-def _build_block(block: object, shape: BlockShape) -> nn.Module:
-    c_in, c_out = shape.in_channels, shape.out_channels
-    if isinstance(block, ConvBlock):
-        return ConvBNAct(
-            c_in,
-            c_out,
-            block.size,
-            stride=block.stride,
-            padding=block.padding,
-            groups=block.groups,
-            batch_norm=bool(block.batch_normalize),
-            activation=block.activation,
-        )
-    if isinstance(block, MaxPoolBlock):
-        return DarknetMaxPool(block.size, block.stride)
-    if isinstance(block, UpsampleBlock):
-        return nn.Upsample(scale_factor=block.stride, mode="nearest")
-    if isinstance(block, RouteBlock):
-        return Route(shape.sources)
-    if isinstance(block, ShortcutBlock):
-        return Shortcut(shape.sources[0], block.activation)
-    if isinstance(block, PEPBlock):
-        return PEP(c_in, c_out, block.x, block.stride, block.activation)
-    if isinstance(block, EPBlock):
-        return EP(c_in, c_out, block.stride, block.activation)
-    if isinstance(block, FCABlock):
-        return FCA(c_in, block.reduction, block.activation)
-    if isinstance(block, MobileBlock):
-        return MobileBottleneck(
-            c_in,
-            c_out,
-            kernel_size=block.size,
-            expansion_ratio=block.expansion_ratio,
-            stride=block.stride,
-            squeeze_excite=bool(block.squeeze_excite),
-            activation=block.activation,
-        )
-    if isinstance(block, YoloBlock):
-        anchors = torch.tensor([block.anchors[m] for m in block.mask], dtype=torch.float32)
-        return YoloHead(anchors, block.classes)
-    raise TypeError(f"no module for block type {type(block).__name__}")
+from yolo.layers import Route, Shortcut
+from yolo.topology import infer_shapes
 
 
 class Darknet(nn.Module):
@@ -82,7 +26,7 @@ class Darknet(nn.Module):
         self.cfg = cfg
         self.shapes = infer_shapes(cfg)
         self.blocks = nn.ModuleList(
-            _build_block(block, shape) for block, shape in zip(cfg.blocks, self.shapes)
+            block.module(shape) for block, shape in zip(cfg.blocks, self.shapes)
         )
         self.head_indices = tuple(
             i for i, block in enumerate(cfg.blocks) if isinstance(block, YoloBlock)

@@ -11,17 +11,7 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
-from yolo.config import (
-    Block,
-    Cfg,
-    ConvBlock,
-    EPBlock,
-    MobileBlock,
-    PEPBlock,
-    YoloBlock,
-    load_cfg,
-    parse_cfg,
-)
+from yolo.config import Block, Cfg, ConvBlock, YoloBlock, load_cfg, parse_cfg
 from yolo.model import Darknet
 
 ZOO: tuple[str, ...] = (
@@ -106,11 +96,6 @@ def anchors_for_size(
     return tuple((float(w) * scale, float(h) * scale) for w, h in anchors)
 
 
-def scale_channels(channels: int, width: float) -> int:
-    """Width-multiplied channel count: max(8, round(c·width/8)·8)."""
-    return max(8, round(channels * width / 8) * 8)
-
-
 def with_width(cfg: Cfg, width: float) -> Cfg:
     """Scale every hidden channel count; prediction convs keep ``len(mask)·(N+5)``.
 
@@ -120,22 +105,9 @@ def with_width(cfg: Cfg, width: float) -> Cfg:
     if width == 1.0:
         return cfg
     prediction = {i - 1 for i, b in enumerate(cfg.blocks) if isinstance(b, YoloBlock)}
-    blocks: list[Block] = []
-    for i, block in enumerate(cfg.blocks):
-        if isinstance(block, ConvBlock) and i not in prediction:
-            filters = scale_channels(block.filters, width)
-            # a depthwise conv (groups = filters) stays depthwise at the new width
-            groups = filters if block.groups == block.filters and block.groups > 1 else block.groups
-            block = dataclasses.replace(block, filters=filters, groups=groups)
-        elif isinstance(block, PEPBlock):
-            block = dataclasses.replace(
-                block,
-                filters=scale_channels(block.filters, width),
-                x=scale_channels(block.x, width),
-            )
-        elif isinstance(block, (EPBlock, MobileBlock)):
-            block = dataclasses.replace(block, filters=scale_channels(block.filters, width))
-        blocks.append(block)
+    blocks: list[Block] = [
+        block.widen(width, prediction=i in prediction) for i, block in enumerate(cfg.blocks)
+    ]
     return cfg.replace_blocks(blocks)
 
 

@@ -19,8 +19,9 @@ from yolo.config import (
     load_cfg,
     parse_cfg,
 )
+from yolo.layers import make_divisible
 from yolo.model import Darknet
-from yolo.topology import infer_shapes, make_divisible
+from yolo.topology import infer_shapes
 from yolo.zoo import ZOO, resolve_cfg
 
 

@@ -6,9 +6,10 @@ import pytest
 import thop
 import torch
 
+from yolo.blocks import scale_channels
 from yolo.config import ConvBlock, YoloBlock
 from yolo.metrics.profile import count_macs, count_params
-from yolo.zoo import ZOO, create_model, scale_channels, with_width
+from yolo.zoo import ZOO, create_model, with_width
 
 # ARCHITECTURES.md: parameter counts (20, 12 classes) and thop MACs at 416 (20, 12 classes)
 PARAMS = {

@@ -25,7 +25,7 @@ import dataclasses
 import torch
 from torch import nn
 
-from yolo.config import ConvBlock, MaxPoolBlock, RouteBlock, ShortcutBlock, UpsampleBlock
+from yolo.config import ConvBlock
 from yolo.model import Darknet
 
 Channel = tuple[int, int]  # (conv block index, output channel)
@@ -53,13 +53,14 @@ def _graph(model: Darknet) -> _Graph:
     network_input: list[Terms | None] = [None] * model.cfg.net.channels
     for i, (block, shape) in enumerate(zip(model.cfg.blocks, model.shapes)):
         previous = origin[i - 1] if i else network_input
-        if isinstance(block, RouteBlock):
+        flow = block.flow()
+        if flow == "route":
             origin.append([t for s in shape.sources for t in origin[s]])
             continue
-        if isinstance(block, (UpsampleBlock, MaxPoolBlock)):
+        if flow == "same":
             origin.append(list(previous))
             continue
-        if isinstance(block, ShortcutBlock) and block.activation == "linear":
+        if flow == "shortcut":
             merged: list[Terms | None] = []
             for a, b in zip(previous, origin[shape.sources[0]]):
                 if a is None or b is None:
@@ -74,13 +75,13 @@ def _graph(model: Darknet) -> _Graph:
                 merged.append(a | b)
             origin.append(merged)
             continue
-        usable = isinstance(block, ConvBlock) and block.groups == 1
+        usable = block.reads_each_channel()
         streams = [previous] + [origin[s] for s in shape.sources]
         for stream in streams:
             for position, terms in enumerate(stream):
                 if terms is not None:
                     readers.append((i, position if usable else None, terms))
-        if isinstance(block, ConvBlock):
+        if flow == "conv":
             origin.append([frozenset({(i, c)}) for c in range(shape.out_channels)])
         else:
             origin.append([None] * shape.out_channels)
