@@ -7,7 +7,7 @@ mean ± std, as the seed reported repeated runs.
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +39,7 @@ def _short(value: str) -> str:
     return value if number.is_integer() and "e" not in value else f"{number:.4g}"
 
 
-def group_rows(trials: Sequence[TrialRecord], *, on_front: Sequence[bool] | None = None,
+def group_rows(trials: Sequence[TrialRecord], *, on_front: Iterable[bool] | None = None,
                shown: set[str] | None = None) -> list[dict[str, Any]]:  # fmt: skip
     """One row per configuration (seeds averaged). ``on_front`` marks front members (else
     the runs' ``pareto`` tags); ``shown`` limits the configuration column to those params."""
@@ -62,9 +62,9 @@ def group_rows(trials: Sequence[TrialRecord], *, on_front: Sequence[bool] | None
             "pareto": any(flag for _, flag in pairs),
             "config": ", ".join(f"{k}={_short(str(v))}" for k, v in params),
         }
-        for key, _, _ in COLUMNS:
-            values = [m["metrics"][key] for m in members if key in m["metrics"]]
-            row[key] = (float(np.mean(values)), float(np.std(values))) if values else None
+        for column, _, _ in COLUMNS:
+            values = [t["metrics"][column] for t in members if column in t["metrics"]]
+            row[column] = (float(np.mean(values)), float(np.std(values))) if values else None
         rows.append(row)
     return sorted(rows, key=lambda r: -(r[m.MAP50] or (0.0, 0.0))[0])
 
@@ -76,7 +76,7 @@ def _cell(value: tuple[float, float] | None, fmt: str, runs: int) -> str:
     return fmt.format(mean) + (f" ± {fmt.format(std)}" if runs > 1 else "")
 
 
-def markdown(rows: Sequence[TrialRecord]) -> str:
+def markdown(rows: Sequence[dict[str, Any]]) -> str:
     head = [
         "model",
         "method",
@@ -93,7 +93,7 @@ def markdown(rows: Sequence[TrialRecord]) -> str:
     return "\n".join(lines)
 
 
-def write_csv(rows: Sequence[TrialRecord], path: Path) -> None:
+def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> None:
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         metric_columns = [f"{k}{suffix}" for k, _, _ in COLUMNS for suffix in ("", "_std")]

@@ -106,8 +106,10 @@ def sampler_recipe(
     """The picklable recipe of the sampler ``name`` (one of ``schema.SAMPLERS``), seeded."""
     samplers = optuna.samplers
     if name == "nsga2":
-        extra = {"population_size": population_size} if population_size else {}
-        return functools.partial(samplers.NSGAIISampler, seed=seed, **extra)
+        if population_size:
+            return functools.partial(samplers.NSGAIISampler, seed=seed,
+                                     population_size=population_size)  # fmt: skip
+        return functools.partial(samplers.NSGAIISampler, seed=seed)
     if name == "tpe":
         return functools.partial(samplers.TPESampler, seed=seed)
     if name == "random":

@@ -61,8 +61,8 @@ class SpaceError(ValueError):
 class Param:
     name: str
     kind: str
-    low: float | None = None
-    high: float | None = None
+    low: float = 0.0  # numeric kinds only
+    high: float = 0.0
     choices: tuple[Any, ...] = ()
 
     def values(self) -> list[tuple[str, Any]]:

@@ -83,6 +83,7 @@ class StudyTracker:
         wait_for_server(tracking_uri)
         self.client = _client(tracking_uri)
         self.tracking_uri, self.study, self.tags = tracking_uri, study, dict(tags)
+        self.trials: dict[str, str] = {}  # Tune trial id -> MLflow run id
         experiment = self.client.get_experiment_by_name(study)
         if resume:
             parents = [] if experiment is None else self.client.search_runs(
@@ -109,7 +110,7 @@ class StudyTracker:
         self.parent = run.info.run_id
         self._log_params(self.parent, params)
         self.client.log_text(self.parent, space_text, "search_space.yaml")
-        self.trials: dict[str, str] = {}
+        self.trials = {}
 
     def _find_trials(self) -> dict[str, str]:
         runs = self.client.search_runs(

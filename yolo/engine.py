@@ -12,7 +12,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -20,6 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from yolo.callbacks import Callback, Step
+from yolo.data.dataset import DetectionDataset
 from yolo.data.loader import create_dataloader, set_loader_epoch
 from yolo.data.spec import load_spec
 from yolo.ema import ModelEMA
@@ -127,7 +128,7 @@ class Trainer:
             spec, val_split, img_size=config.img_size, batch_size=config.batch_size * 2,
             workers=config.workers, cache=config.cache, seed=config.seed,
         )  # fmt: skip
-        self.names = self.train_loader.dataset.names
+        self.names = cast(DetectionDataset, self.train_loader.dataset).names
         torch.manual_seed(config.seed)
         if model is None:
             model = build_model(config, spec.anchors, self.names)
@@ -139,7 +140,7 @@ class Trainer:
         self.model = model.to(self.device)
         self.amp = config.amp and self.device.type == "cuda"
         if self.device.type == "cuda":
-            self.model = self.model.to(memory_format=torch.channels_last)
+            self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.loss = YoloLoss(self.model, self.hyp.loss)
         self.optimizer = build_optimizer(self.model, self.hyp)
         for group in self.optimizer.param_groups:
@@ -164,7 +165,7 @@ class Trainer:
 
     @property
     def eval_model(self) -> Darknet:
-        return self.ema.model if self.ema is not None else self.model
+        return cast(Darknet, self.ema.model) if self.ema is not None else self.model
 
     # ------------------------------------------------------------------ training
 
@@ -245,8 +246,8 @@ class Trainer:
             items = self.train_step(epoch, i, batch)
             if (i + 1) % config.accumulate == 0 or i == batches - 1:
                 self.optimizer_step()
-            for key, value in items.items():
-                sums[key] = sums.get(key, 0.0) + float(value)
+            for key, term in items.items():
+                sums[key] = sums.get(key, 0.0) + float(term)
             images += len(batch.image_ids)
             bar.set_postfix({k: f"{v / (i + 1):.3f}" for k, v in sums.items()})
         self.scheduler.step()

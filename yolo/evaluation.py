@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -11,6 +12,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from yolo.data.dataset import DetectionDataset
 from yolo.data.loader import Batch
 from yolo.metrics.ap import APResult, GroundTruth, evaluate_detections
 from yolo.nms import postprocess
@@ -77,7 +79,7 @@ def evaluate(
     progress: bool = False,
 ) -> Evaluation:
     """AP of ``model`` on the loader's dataset (ground truth in original pixels)."""
-    dataset = loader.dataset
+    dataset = cast(DetectionDataset, loader.dataset)
     detections, rate = predict(model, loader, device=device, progress=progress)
     empty = np.zeros((0, 6))
     records = dataset.records

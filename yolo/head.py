@@ -18,6 +18,8 @@ class YoloHead(nn.Module):
         num_classes: N.
     """
 
+    anchors: torch.Tensor  # a buffer, (A, 2) in input pixels
+
     def __init__(self, anchors: torch.Tensor, num_classes: int) -> None:
         super().__init__()
         # Anchors come from the cfg text, which travels with every checkpoint; keeping them

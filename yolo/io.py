@@ -44,10 +44,10 @@ def _weight_units(model: Darknet) -> Iterator[tuple[int, list[torch.Tensor]]]:
                     tensors = [bn.bias, bn.weight, bn.running_mean, bn.running_var, conv.weight]
                 else:
                     tensors = [conv.bias, conv.weight]
-                yield index, [t.data for t in tensors]
+                yield index, [t.data for t in tensors if t is not None]
             elif isinstance(module, nn.Linear):
-                tensors = ([module.bias] if module.bias is not None else []) + [module.weight]
-                yield index, [t.data for t in tensors]
+                tensors = [module.bias, module.weight]
+                yield index, [t.data for t in tensors if t is not None]
 
 
 def write_darknet_weights(model: Darknet, path: str | Path, *, seen: int = 0) -> None:

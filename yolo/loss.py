@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
 from yolo.boxes import generalized_iou, wh_iou, xywh_to_xyxy
+
+if TYPE_CHECKING:
+    from yolo.model import Darknet
 
 
 @dataclass(frozen=True)
@@ -97,7 +101,7 @@ class YoloLoss:
     ``items`` holds the detached terms ``box, obj, cls, total`` for logging.
     """
 
-    def __init__(self, model: torch.nn.Module, gains: LossGains = LossGains()) -> None:
+    def __init__(self, model: Darknet, gains: LossGains = LossGains()) -> None:
         self.gains = gains
         self.anchors = [head.anchors for head in model.heads]
         self.strides = [float(s) for s in model.head_strides]

@@ -8,6 +8,7 @@ features this way without hooks).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -33,7 +34,8 @@ class Darknet(nn.Module):
         )
         if not self.head_indices:
             raise ValueError(f"{cfg.source}: a detector needs at least one [yolo] block")
-        classes = {cfg.blocks[i].classes for i in self.head_indices}
+        heads = [block for block in cfg.blocks if isinstance(block, YoloBlock)]
+        classes = {head.classes for head in heads}
         if len(classes) != 1:
             raise ValueError(f"{cfg.source}: [yolo] blocks disagree on classes: {sorted(classes)}")
         self.num_classes = classes.pop()
@@ -49,7 +51,7 @@ class Darknet(nn.Module):
 
     @property
     def heads(self) -> list[YoloHead]:
-        return [self.blocks[i] for i in self.head_indices]
+        return [cast(YoloHead, self.blocks[i]) for i in self.head_indices]
 
     def prediction_conv_indices(self) -> tuple[int, ...]:
         """Blocks whose conv writes the 3·(N+5) head channels (kept dense by default)."""

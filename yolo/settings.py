@@ -17,7 +17,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 
 @dataclass(frozen=True)
@@ -187,7 +187,7 @@ def check_fields(obj: Any) -> None:
     """Every :func:`option` field of ``obj`` is of its type and in its domain; the first that
     is not raises ``ValueError("<label> must be <domain>, got <value>")``. Called from the
     dataclasses' ``__post_init__``: whoever builds a config gets the same check."""
-    for setting in settings_of(type(obj)):
+    for setting in settings_of(cast(type, type(obj))):
         value = getattr(obj, setting.name)
         if setting.normalised:
             continue

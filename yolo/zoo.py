@@ -10,6 +10,7 @@ import dataclasses
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import cast
 
 from yolo.config import Block, Cfg, ConvBlock, YoloBlock, load_cfg, parse_cfg
 from yolo.model import Darknet
@@ -114,7 +115,7 @@ def with_width(cfg: Cfg, width: float) -> Cfg:
 def _check_number(name: str, value: object, kind: type, low: float | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, (kind, int) if kind is float else kind):
         raise TypeError(f"{name}: expected {kind.__name__} but got {type(value).__name__}")
-    if low is not None and value < low:
+    if low is not None and cast(float, value) < low:
         raise ValueError(f"{name} must be >= {low}, got {value}")
 
 

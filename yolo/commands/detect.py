@@ -61,14 +61,14 @@ def run(args: argparse.Namespace) -> int:
         with torch.no_grad():
             (dets,) = postprocess(model(x), conf_threshold=args.conf, iou_threshold=args.iou,
                                   multi_label=False)  # fmt: skip
-        dets = dets.cpu().numpy().astype(np.float64)
-        dets[:, :4] = lb.to_original(dets[:, :4])
+        boxes = dets.cpu().numpy().astype(np.float64)
+        boxes[:, :4] = lb.to_original(boxes[:, :4])
         h, w = image.shape[:2]
-        dets[:, [0, 2]] = dets[:, [0, 2]].clip(0, w)
-        dets[:, [1, 3]] = dets[:, [1, 3]].clip(0, h)
+        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
+        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
         drawn = image.copy()
         items = []
-        for x1, y1, x2, y2, score, cls in dets:
+        for x1, y1, x2, y2, score, cls in boxes:
             name = trained.names[int(cls)]
             items.append({"box": [x1, y1, x2, y2], "score": score, "class": int(cls), "name": name})
             p1, p2 = (int(x1), int(y1)), (int(x2), int(y2))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import cast
 
 HELP = "evaluate a checkpoint on a dataset split: per-class AP table and mAP"
 
@@ -23,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from yolo.commands.common import load_trained
+    from yolo.data.dataset import DetectionDataset
     from yolo.data.loader import create_dataloader
     from yolo.data.spec import load_spec
     from yolo.engine import evaluate, select_device
@@ -33,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     spec = load_spec(args.data)
     loader = create_dataloader(spec, args.split, img_size=args.img_size or trained.img_size,
                                batch_size=args.batch, workers=args.workers)  # fmt: skip
-    check_same_classes(args.checkpoint, trained.names, loader.dataset.names, str(args.data))
+    dataset = cast(DetectionDataset, loader.dataset)
+    check_same_classes(args.checkpoint, trained.names, dataset.names, str(args.data))
     device = select_device(args.device)
     evaluation = evaluate(trained.model.to(device), loader, metric=args.metric, device=device,
                           progress=not args.json)  # fmt: skip
@@ -41,5 +44,5 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({**evaluation.result.as_dict(), "images_per_s": evaluation.images_per_s}))
     else:
         print(format_table(evaluation.result))
-        print(f"{len(loader.dataset)} images, {evaluation.images_per_s:.1f} images/s")
+        print(f"{len(dataset)} images, {evaluation.images_per_s:.1f} images/s")
     return 0

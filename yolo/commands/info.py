@@ -30,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _load(args: argparse.Namespace, name: str):
+    from yolo.config import YoloBlock
     from yolo.io import load_checkpoint
     from yolo.zoo import ZOO, create_model, resolve_cfg
 
@@ -41,7 +42,7 @@ def _load(args: argparse.Namespace, name: str):
     classes = args.classes
     if classes is None:
         cfg = resolve_cfg(name)
-        classes = next(b.classes for b in cfg.blocks if b.section == "yolo")
+        classes = next(b.classes for b in cfg.blocks if isinstance(b, YoloBlock))
     return create_model(name, num_classes=classes, width=args.width)
 
 

@@ -21,11 +21,12 @@ raises if the compacted model's outputs differ from the original's.
 from __future__ import annotations
 
 import dataclasses
+from typing import cast
 
 import torch
-from torch import nn
 
 from yolo.config import ConvBlock
+from yolo.layers import ConvBNAct
 from yolo.model import Darknet
 
 Channel = tuple[int, int]  # (conv block index, output channel)
@@ -88,16 +89,22 @@ def _graph(model: Darknet) -> _Graph:
     return _Graph(origin, readers, group)
 
 
+def _unit(model: Darknet, index: int) -> ConvBNAct:
+    """The conv/BN/act module of a [convolutional] block."""
+    return cast(ConvBNAct, model.blocks[index])
+
+
 @torch.no_grad()
-def _constant(module: nn.Module, channel: int) -> float:
+def _constant(module: ConvBNAct, channel: int) -> float:
     """The value a dead filter's channel takes everywhere (eval-mode BN, then activation)."""
     conv, bn, act = module.conv, module.bn, module.act
     value = torch.zeros(1, 1, 1, 1)
     if conv.bias is not None:
         value = value + conv.bias[channel].cpu()
     if bn is not None:
-        scale = bn.weight[channel] / torch.sqrt(bn.running_var[channel] + bn.eps)
-        value = (value - bn.running_mean[channel].cpu()) * scale.cpu() + bn.bias[channel].cpu()
+        mean, var = cast(torch.Tensor, bn.running_mean), cast(torch.Tensor, bn.running_var)
+        scale = bn.weight[channel] / torch.sqrt(var[channel] + bn.eps)
+        value = (value - mean[channel].cpu()) * scale.cpu() + bn.bias[channel].cpu()
     return float(act(value).item())
 
 
@@ -108,7 +115,7 @@ def dead_channels(model: Darknet) -> dict[Channel, float]:
     for i, block in enumerate(model.cfg.blocks):
         if not isinstance(block, ConvBlock) or i in prediction:
             continue
-        module = model.blocks[i]
+        module = _unit(model, i)
         zero = (module.conv.weight.detach().flatten(1) == 0).all(1)
         if module.conv.bias is not None:
             zero &= module.conv.bias.detach() == 0
@@ -139,7 +146,7 @@ def removable_channels(model: Darknet, graph: _Graph | None = None) -> dict[Chan
         removed = {c: dead[c] for c in dead
                    if ok.get(_find(graph.group, c)) and _find(graph.group, c) in read}  # fmt: skip
         convs = [i for i, block in enumerate(model.cfg.blocks) if isinstance(block, ConvBlock)]
-        widths = {i: model.blocks[i].conv.out_channels for i in convs}
+        widths = {i: _unit(model, i).conv.out_channels for i in convs}
         emptied = [i for i in convs if all((i, c) in removed for c in range(widths[i]))]
         if not emptied:
             return removed
@@ -165,7 +172,7 @@ def compact(model: Darknet, *, check_size: int = 64, atol: float = 1e-4) -> Dark
         shift = torch.zeros(weight.shape[0])
         for position, terms in enumerate(stream):
             if gone[position]:
-                shift += weight[:, position].sum((1, 2)) * sum(removed[t] for t in terms)
+                shift += weight[:, position].sum((1, 2)) * sum(removed[t] for t in terms or ())
         if prefix + "bn.running_mean" in state:
             state[prefix + "bn.running_mean"] -= shift
         else:

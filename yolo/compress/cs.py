@@ -20,7 +20,7 @@ import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -63,8 +63,10 @@ class CSConfig:
 
 def _gated_forward(module: nn.Module, gate: Callable[[], torch.Tensor]) -> Callable:
     if isinstance(module, nn.Conv2d):
-        return lambda x: module._conv_forward(x, module.weight * gate(), module.bias)
-    return lambda x: F.linear(x, module.weight * gate(), module.bias)
+        conv = module
+        return lambda x: conv._conv_forward(x, conv.weight * gate(), conv.bias)
+    linear = cast(nn.Linear, module)
+    return lambda x: F.linear(x, linear.weight * gate(), linear.bias)
 
 
 class SoftMaskCallback(Callback):
@@ -89,12 +91,14 @@ class SoftMaskCallback(Callback):
             modules = dict(model.named_modules())
             for key, name in self._names.items():
                 module = modules[name.removesuffix(".weight")]
-                score = self.scores[key]
                 module.forward = _gated_forward(
-                    module, lambda score=score: torch.sigmoid(self.beta * score) * scale
+                    module, functools.partial(self._gate, self.scores[key], scale)
                 )
         self._optimizer = torch.optim.SGD(self.scores.parameters(), lr=self.config.mask_lr,
                                           momentum=0.9, nesterov=True)  # fmt: skip
+
+    def _gate(self, score: torch.Tensor, scale: float) -> torch.Tensor:
+        return torch.sigmoid(self.beta * score) * scale
 
     def optimizers(self) -> list[torch.optim.Optimizer]:
         return [self._optimizer] if self._optimizer is not None else []
@@ -102,7 +106,8 @@ class SoftMaskCallback(Callback):
     def loss_terms(self, trainer: Trainer, step: Any) -> dict[str, torch.Tensor]:
         if not self.config.penalty:
             return {}
-        total = sum(torch.sigmoid(self.beta * s).sum() for s in self.scores.values())
+        total = cast(torch.Tensor, sum(torch.sigmoid(self.beta * s).sum()
+                                       for s in self.scores.values()))  # fmt: skip
         return {"mask_l1": self.config.penalty * total}
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, metrics: dict[str, float]) -> None:
@@ -167,6 +172,9 @@ def run_cs(
     )
     fixed = [MaskCallback(ticket), *callbacks]
 
+    if capture.weights is None:
+        raise ValueError(f"{search_config.out}: the search never reached its rewind epoch "
+                         f"{cs.rewind_epoch}")  # fmt: skip
     rewind = functools.partial(rewind_to, capture.weights, fixed[0])
     final = Trainer.start_or_resume(retrain_config, callbacks=fixed, on_start=rewind,
                                     progress=progress, log=log)  # fmt: skip

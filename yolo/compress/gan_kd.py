@@ -14,7 +14,7 @@ adaptation layers are checkpointed with the student.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -22,7 +22,7 @@ from torch import nn
 from torch.func import functional_call
 
 from yolo.callbacks import Step
-from yolo.compress.kd import TeacherForward
+from yolo.compress.kd import TeacherForward, student_raw
 from yolo.compress.teacher import AdapterSet, prediction_pairs
 from yolo.model import Darknet
 from yolo.settings import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, check_fields, option
@@ -145,13 +145,14 @@ class GANKDCallback(TeacherForward):
         if not self.adversarial(step.epoch):
             # still reported (a trial's metric keys stay fixed), and touching the adaptation
             # layers so that their optimiser sees (zero) gradients, as AMP's scaler requires
-            zero = step.raw[0].float().sum().detach() * 0.0
+            zero = student_raw(step)[0].float().sum().detach() * 0.0
             return {"gan_adv": zero + sum((p * 0.0).sum() for p in self.adapters.parameters())}
         teacher_raw = step.context["teacher_raw"]
-        adv = step.raw[0].float().sum() * 0.0
+        raw = student_raw(step)
+        adv = raw[0].float().sum() * 0.0
         self._pending = []
         for d_index, (ti, si, _) in enumerate(self.heads):
-            fake = self._student_map(si, step.raw[si])
+            fake = self._student_map(si, raw[si])
             real = prediction_map(teacher_raw[ti].float())
             d = self.discriminators[d_index]
             frozen = {k: v.detach() for k, v in d.named_parameters()}  # no gradient into D here
@@ -163,8 +164,8 @@ class GANKDCallback(TeacherForward):
         """One D step on the maps of the batch the student just learned from."""
         if not self._pending or self.d_optimizer is None:
             return
-        loss = sum(discriminator_loss(d(real), d(fake))
-                   for d, (real, fake) in zip(self.discriminators, self._pending))  # fmt: skip
+        loss = cast(torch.Tensor, sum(discriminator_loss(d(real), d(fake)) for d, (real, fake)
+                                      in zip(self.discriminators, self._pending)))  # fmt: skip
         self.d_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.d_optimizer.step()

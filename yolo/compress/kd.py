@@ -47,11 +47,11 @@ class KDConfig:
     """The seed's defaults: mu 0.7, ni 0.5, margin 1e-5, GIoU regression, no hints."""
 
     teacher: str = option("", "trained teacher checkpoint (.pt) of the same dataset", file=True)
-    hints: tuple[Pair, ...] | str = option(
+    hints: tuple[Pair, ...] = option(
         (),
         "teacher:student block pairs, e.g. '36:12,61:21' (yct distill pairs lists them)",
         kind=str,
-    )  # a string or pairs, kept as pairs
+    )  # given as a string ('36:12,61:21') or pairs, kept as pairs
     mu: float = option(0.7, "weight of the hard obj/cls terms (1 - mu: the soft ones)",
                        domain=UNIT)  # fmt: skip
     ni: float = option(0.5, "weight of the bounded regression", domain=NON_NEGATIVE)
@@ -109,6 +109,13 @@ def teacher_anchor(assignment: Assignment, teacher_anchors_grid: torch.Tensor) -
     if not len(assignment.image):
         return assignment.anchor
     return wh_iou(teacher_anchors_grid, assignment.anchor_wh).argmax(0)
+
+
+def student_raw(step: Step) -> list[torch.Tensor]:
+    """The student's raw head maps of this step (the engine sets them before any loss)."""
+    if step.raw is None:
+        raise RuntimeError("a loss term was asked for before the student's forward")
+    return step.raw
 
 
 @dataclass
@@ -220,12 +227,13 @@ class KDCallback(TeacherForward):
     def loss_terms(self, trainer: Trainer, step: Step) -> dict[str, torch.Tensor]:
         config, gains = self.config, trainer.loss.gains
         teacher_raw = step.context["teacher_raw"]
-        assignments = trainer.loss.assignments(step.raw, step.targets)
-        zero = step.raw[0].float().sum() * 0.0
+        raw = student_raw(step)
+        assignments = trainer.loss.assignments(raw, step.targets)
+        zero = raw[0].float().sum() * 0.0
         obj, cls, reg = zero, zero, zero
         for ti, si, stride in self.heads:
             anchors = self.teacher.heads[ti].anchors.to(zero.device) / stride
-            terms = head_terms(step.raw[si].float(), teacher_raw[ti].float(), assignments[si],
+            terms = head_terms(raw[si].float(), teacher_raw[ti].float(), assignments[si],
                                anchors, config)  # fmt: skip
             obj, cls, reg = obj + terms.obj, cls + terms.cls, reg + terms.reg
         result = {

@@ -98,15 +98,15 @@ def prune_by_magnitude(
             drop = alive[_order_to_prune(weight.detach().abs().view(-1)[alive], count)]
             flat_mask[drop] = False
         return new
-    alive = [new[name].view(-1).nonzero().squeeze(1) for name in weights]
+    kept = [new[name].view(-1).nonzero().squeeze(1) for name in weights]
     values = torch.cat([w.detach().abs().view(-1)[a].float().cpu()
-                        for w, a in zip(weights.values(), alive)])  # fmt: skip
+                        for w, a in zip(weights.values(), kept)])  # fmt: skip
     count = math.floor(rate * values.numel())
     chosen = _order_to_prune(values, count)
-    offsets = torch.cumsum(torch.tensor([0] + [a.numel() for a in alive]), 0)
+    offsets = torch.cumsum(torch.tensor([0] + [a.numel() for a in kept]), 0)
     for k, name in enumerate(weights):
         local = chosen[(chosen >= offsets[k]) & (chosen < offsets[k + 1])] - offsets[k]
-        new[name].view(-1)[alive[k][local.to(alive[k].device)]] = False
+        new[name].view(-1)[kept[k][local.to(kept[k].device)]] = False
     return new
 
 

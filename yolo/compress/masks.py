@@ -9,7 +9,7 @@ the blocks listed in ``ignored_layers``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
@@ -42,7 +42,7 @@ def prunable_parameters(
         for name, module in block.named_modules():
             if isinstance(module, (nn.Conv2d, nn.Linear)):
                 prefix = f"blocks.{index}.{name}." if name else f"blocks.{index}."
-                params[prefix + "weight"] = module.weight
+                params[prefix + "weight"] = cast(nn.Parameter, module.weight)
     return params
 
 

@@ -9,28 +9,19 @@ a study runs (``trainables``), the parameters MLflow shows, and the contract tes
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from yolo.settings import Setting, build, settings_of
 
 if TYPE_CHECKING:
-    from yolo.callbacks import Callback
     from yolo.train_config import TrainConfig
 
 
-class RunMethod(Protocol):
-    def __call__(
-        self,
-        train: TrainConfig,
-        config: Any,
-        *,
-        callbacks: Sequence[Callback] = (),
-        progress: bool = True,
-        log: Callable[[str], None] = print,
-    ) -> list[dict[str, float]]: ...
+# run(train, config, *, callbacks=(), progress=True, log=print) -> reports
+RunMethod = Callable[..., list[dict[str, float]]]
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import nn
@@ -164,7 +165,7 @@ def adapter(student_channels: int, teacher_channels: int) -> nn.Conv2d:
     if student_channels == teacher_channels:
         with torch.no_grad():
             conv.weight.copy_(torch.eye(teacher_channels).view(teacher_channels, -1, 1, 1))
-            conv.bias.zero_()
+            cast(torch.Tensor, conv.bias).zero_()
     return conv
 
 

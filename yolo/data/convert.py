@@ -64,7 +64,8 @@ def write_yolo(splits: dict[str, list[ImageRecord]], names: tuple[str, ...], out
 
 def coco_dict(records: list[ImageRecord], names: tuple[str, ...], file_names: list[str]) -> dict:
     """COCO instances dict; category ids are 1-based class indices, image ids 1-based."""
-    images, annotations = [], []
+    images: list[dict] = []
+    annotations: list[dict] = []
     for number, (record, file_name) in enumerate(zip(records, file_names), start=1):
         images.append({"id": number, "file_name": file_name, "width": record.width,
                        "height": record.height})  # fmt: skip

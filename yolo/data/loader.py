@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -153,8 +154,8 @@ def create_dataloader(
         seed=seed,
         on_bad_sample=problems.policy,
     )
-    common = dict(num_workers=workers, pin_memory=pin_memory, collate_fn=collate,
-                  persistent_workers=False)  # fmt: skip
+    common: dict[str, Any] = dict(num_workers=workers, pin_memory=pin_memory,
+                                  collate_fn=collate, persistent_workers=False)  # fmt: skip
     if multi_scale is not None:
         sampler = MultiScaleBatchSampler(
             len(dataset), batch_size, multi_scale, shuffle=shuffle, seed=seed

@@ -177,7 +177,9 @@ def coco_dicts(
     sizes: Sequence[tuple[int, int]] | None = None,
 ) -> tuple[dict, list[dict]]:
     """Ground truth (difficult as iscrowd) and results in COCO form; ids are 1-based."""
-    images, annotations, results = [], [], []
+    images: list[dict] = []
+    annotations: list[dict] = []
+    results: list[dict] = []
     for i, (dets, gt) in enumerate(zip(detections, truths), start=1):
         w, h = sizes[i - 1] if sizes else (0, 0)
         images.append({"id": i, "width": w, "height": h})

@@ -17,8 +17,9 @@ from __future__ import annotations
 import copy
 import statistics
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -101,7 +102,7 @@ def _upsample(m: nn.Upsample, x: torch.Tensor, y: torch.Tensor) -> MacCount:
     return MacCount(y.numel(), y.numel())
 
 
-_RULES = {
+_RULES: dict[type, Callable[[Any, torch.Tensor, torch.Tensor], MacCount]] = {
     nn.Conv2d: _conv,
     nn.Linear: _linear,
     nn.BatchNorm2d: _batchnorm,

@@ -27,8 +27,8 @@ def _image_set(spec: DatasetSpec, entry: str) -> tuple[Path, list[str]]:
     return year_dir, ids
 
 
-def _text(node: ET.Element, tag: str) -> str | None:
-    child = node.find(tag)
+def _text(node: ET.Element | None, tag: str) -> str | None:
+    child = node.find(tag) if node is not None else None
     return None if child is None or child.text is None else child.text.strip()
 
 
@@ -46,8 +46,8 @@ def parse_voc_xml(
         return None
     size_node = root.find("size")
     try:
-        width = int(float(_text(size_node, "width"))) if size_node is not None else 0
-        height = int(float(_text(size_node, "height"))) if size_node is not None else 0
+        width = int(float(_text(size_node, "width") or 0)) if size_node is not None else 0
+        height = int(float(_text(size_node, "height") or 0)) if size_node is not None else 0
     except (TypeError, ValueError):
         width = height = 0
     if width <= 0 or height <= 0:  # some VOC-style tools write 0; the image knows
@@ -66,7 +66,7 @@ def parse_voc_xml(
         box = obj.find("bndbox")
         try:
             xmin, ymin, xmax, ymax = (
-                float(_text(box, k)) for k in ("xmin", "ymin", "xmax", "ymax")
+                float(_text(box, k) or "") for k in ("xmin", "ymin", "xmax", "ymax")
             )
         except (TypeError, ValueError, AttributeError):
             problems.report(
