@@ -45,7 +45,6 @@ KINDS = ("float", "int", "loguniform", "categorical")
 SAMPLERS = ("nsga2", "tpe", "random")
 SCHEDULERS = ("none", "asha")
 MODES = ("min", "max")
-FILE_KEYS = ("weights", "teacher")  # fixed settings that name a checkpoint
 _CHECK_DATA = "<data>"  # stands in for the dataset spec while settings are checked
 _TOP_KEYS = {"method", "model", "data", "objectives", "fixed", "space", "search", "resources"}
 _SEARCH_DEFAULTS: dict[str, Any] = {"sampler": None, "num_samples": 8, "max_concurrent": 2,
@@ -183,6 +182,14 @@ def _params(
     return tuple(params)
 
 
+def file_keys(methods: Sequence[str]) -> list[str]:
+    """The settings of these methods that name a file (declared ``file`` in their fields)."""
+    keys: set[str] = set()
+    for method in methods:
+        keys |= {name for name, s in trial_settings(get_method(method)).items() if s.file}
+    return sorted(keys)
+
+
 def _check_settings(
     ctx: _Ctx,
     method: Method,
@@ -267,7 +274,7 @@ def space_from_mapping(data: Any, source: str, base: Path | None = None) -> Sear
     if data_path is not None and base is not None and not Path(data_path).is_absolute():
         data_path = str((base / data_path).resolve())
     fixed = dict(fixed)
-    for key in FILE_KEYS:  # checkpoints (start, teacher), relative to this file too
+    for key in file_keys(methods):  # checkpoints (start, teacher), relative to this file too
         if isinstance(fixed.get(key), str) and fixed[key]:
             path = Path(fixed[key])
             if base is not None and not path.is_absolute():
@@ -425,7 +432,7 @@ def check_files(space: SearchSpace, data: str | None = None) -> None:
     except (ValueError, OSError) as exc:
         where = "--data" if data else "data"
         raise SpaceError(f"{space.source}: {where}: {' '.join(str(exc).split())}") from None
-    for key in FILE_KEYS:
+    for key in file_keys(space.methods):
         path = space.fixed.get(key)
         if isinstance(path, str) and not Path(path).is_file():
             raise SpaceError(f"{space.source}: fixed.{key}: checkpoint not found: {path}")

@@ -142,14 +142,16 @@ def _callback(events: TrialEvents) -> Any:
     from ray import tune
 
     class Forward(tune.Callback):
-        def on_trial_start(self, iteration, trials, trial, **info):
+        def on_trial_start(self, iteration: int, trials: Any, trial: Any, **info: Any) -> None:
             events.trial_started(trial.trial_id, trial.config)
 
-        def on_trial_result(self, iteration, trials, trial, result, **info):
+        def on_trial_result(
+            self, iteration: int, trials: Any, trial: Any, result: dict, **info: Any
+        ) -> None:
             events.trial_started(trial.trial_id, trial.config)  # a resumed trial
             events.trial_result(trial.trial_id, result, int(result.get("training_iteration", 0)))
 
-        def on_trial_complete(self, iteration, trials, trial, **info):
+        def on_trial_complete(self, iteration: int, trials: Any, trial: Any, **info: Any) -> None:
             if trial.checkpoint is None:
                 events.trial_ended(trial.trial_id, checkpoint=None)
                 return
@@ -157,7 +159,7 @@ def _callback(events: TrialEvents) -> Any:
             with trial.checkpoint.as_directory() as directory:
                 events.trial_ended(trial.trial_id, checkpoint=Path(directory))
 
-        def on_trial_error(self, iteration, trials, trial, **info):
+        def on_trial_error(self, iteration: int, trials: Any, trial: Any, **info: Any) -> None:
             events.trial_ended(trial.trial_id, error=str(trial.error_file or "error"))
 
     return Forward()

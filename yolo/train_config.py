@@ -107,7 +107,8 @@ class TrainConfig:
     batch_size: int = 8
     accumulate: int = 8  # the seed: batch 8 x accumulate 8 = 64 images per step
     width: float = 1.0
-    weights: str | None = None  # a checkpoint or darknet .weights to start from
+    # a checkpoint or darknet .weights to start from (a file that must exist before a run)
+    weights: str | None = field(default=None, metadata={"file": True})
     device: str = "auto"
     workers: int = 0
     multi_scale: bool = False  # sizes from 2/3 to 3/2 of img_size, multiples of 32

@@ -5,6 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from yolo.metrics.profile import Profile
+    from yolo.model import Darknet
 
 from yolo.zoo import ZOO_SIZE
 
@@ -29,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def _load(args: argparse.Namespace, name: str):
+def _load(args: argparse.Namespace, name: str) -> Darknet:
     from yolo.config import YoloBlock
     from yolo.io import load_checkpoint
     from yolo.zoo import ZOO, create_model, resolve_cfg
@@ -55,7 +60,7 @@ def _check(args: argparse.Namespace) -> None:
         raise ValueError("give either MODEL or --zoo")
 
 
-def _format_profile(name: str, profile, classes: int, width: float) -> str:
+def _format_profile(name: str, profile: Profile, classes: int, width: float) -> str:
     latency = (
         "not measured"
         if profile.latency_ms is None

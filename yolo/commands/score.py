@@ -5,6 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from yolo.metrics.ap import GroundTruth
 
 HELP = "score COCO-format detections (VOC07, VOC area or COCO AP) against COCO ground truth"
 
@@ -16,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def load_ground_truth(path: Path):
+def load_ground_truth(path: Path) -> tuple[list, list[GroundTruth], tuple[str, ...], dict]:
     import numpy as np
 
     from yolo.data.formats.coco import load_coco_json
@@ -42,7 +48,7 @@ def load_ground_truth(path: Path):
     return images, truths, tuple(c["name"] for c in categories), index
 
 
-def load_predictions(path: Path, images: list, index: dict):
+def load_predictions(path: Path, images: list, index: dict) -> list[np.ndarray]:
     import numpy as np
 
     if not path.is_file():

@@ -72,7 +72,9 @@ class KDConfig:
 # ---------------------------------------------------------------------- the loss terms
 
 
-def bernoulli_kl(student: torch.Tensor, teacher: torch.Tensor, temperature: float = 1.0):
+def bernoulli_kl(
+    student: torch.Tensor, teacher: torch.Tensor, temperature: float = 1.0
+) -> torch.Tensor:
     """KL(sigmoid(t/T) || sigmoid(s/T)) per element, x T²; gradient sigmoid(s/T) - p."""
     target = torch.sigmoid(teacher / temperature)
     cross = F.binary_cross_entropy_with_logits(student / temperature, target, reduction="none")
@@ -80,7 +82,9 @@ def bernoulli_kl(student: torch.Tensor, teacher: torch.Tensor, temperature: floa
     return (cross - entropy) * temperature**2
 
 
-def categorical_kl(student: torch.Tensor, teacher: torch.Tensor, temperature: float = 1.0):
+def categorical_kl(
+    student: torch.Tensor, teacher: torch.Tensor, temperature: float = 1.0
+) -> torch.Tensor:
     """KL(softmax(t/T) || softmax(s/T)) per row (last dim), x T²."""
     log_p = F.log_softmax(teacher / temperature, -1)
     log_q = F.log_softmax(student / temperature, -1)

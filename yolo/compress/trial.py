@@ -62,10 +62,11 @@ def _plain_settings(cls: type, exclude: frozenset[str]) -> list[tuple[Setting, t
             continue
         kind, optional = plain_type(hints[f.name])
         default = f.default if f.default is not dataclasses.MISSING else None
-        setting = Setting(name=f.name, kind=kind, default=default,
-                          help=f.metadata.get("help", ""), domain=f.metadata.get("domain"),
-                          label=f.name, flag=f.name.replace("_", "-"), file=f.name == "weights",
-                          optional=optional, normalised=False)  # fmt: skip
+        meta = f.metadata
+        setting = Setting(name=f.name, kind=kind, default=default, help=meta.get("help", ""),
+                          domain=meta.get("domain"), label=f.name, flag=f.name.replace("_", "-"),
+                          file=meta.get("file", False), optional=optional,
+                          normalised=False)  # fmt: skip
         result.append((setting, cls))
     return result
 
