@@ -27,16 +27,15 @@ def run_train(
     return trainer.history[-1:]
 
 
-METHODS = (
-    Method(
-        name="train",
-        summary="plain training: any zoo model or cfg at any width",
-        command="train",
-        config=None,
-        run=run_train,
-        deliverable=lambda train, config: "last.pt",
-        resume_files=lambda out: [Path("last.pt")],
-        fidelity="an epoch",
-        reports=lambda train, config: train.epochs,
-    ),
+TRAIN = Method(
+    name="train",
+    summary="plain training: any zoo model or cfg at any width",
+    command="train",
+    config=None,
+    run=run_train,
+    deliverable=lambda train, config: "last.pt",
+    resume_files=lambda out: [Path("last.pt")],
+    fidelity="an epoch",
+    reports=lambda train, config: train.epochs,
 )
+METHODS = (TRAIN,)

@@ -9,16 +9,17 @@ discriminators live in the callback's state inside ``last.pt`` only), and a run 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from yolo.callbacks import Callback
+from yolo.compress.dense import TRAIN, run_train
 from yolo.compress.gan_kd import GANKDCallback, GANKDConfig
 from yolo.compress.kd import KDCallback, KDConfig
 from yolo.compress.method import Method
 from yolo.compress.teacher import load_teacher
 from yolo.data.spec import load_spec
-from yolo.engine import Trainer
 from yolo.train_config import TrainConfig
 
 
@@ -49,35 +50,19 @@ def run_distill(
     metrics. The student alone is delivered (``OUT/last.pt``, the last epoch's model)."""
     check_teacher(train, config)
     method = distill_callback(config, config.teacher, train)
-    trainer = Trainer.start_or_resume(train, callbacks=[method, *callbacks], progress=progress,
-                                      log=log)  # fmt: skip
-    trainer.run_to_end()
-    return trainer.history[-1:]
+    return run_train(train, callbacks=[method, *callbacks], progress=progress, log=log)
+
+
+def _method(name: str, summary: str, config: type, fidelity: str) -> Method:
+    """A distillation method: one training run of the student, delivered as its last.pt."""
+    return dataclasses.replace(TRAIN, name=name, summary=summary, command="distill",
+                               config=config, run=run_distill, fidelity=fidelity,
+                               check=check_teacher)  # fmt: skip
 
 
 METHODS = (
-    Method(
-        name="kd",
-        summary="classical detection distillation: soft targets, bounded regression, hints",
-        command="distill",
-        config=KDConfig,
-        run=run_distill,
-        deliverable=lambda train, config: "last.pt",
-        resume_files=lambda out: [Path("last.pt")],
-        fidelity="an epoch",
-        reports=lambda train, config: train.epochs,
-        check=check_teacher,
-    ),
-    Method(
-        name="kd_gan",
-        summary="GAN-based distillation: a discriminator per distilled scale",
-        command="distill",
-        config=GANKDConfig,
-        run=run_distill,
-        deliverable=lambda train, config: "last.pt",
-        resume_files=lambda out: [Path("last.pt")],
-        fidelity="an epoch (adversarial, then detection-only from second_stage)",
-        reports=lambda train, config: train.epochs,
-        check=check_teacher,
-    ),
-)
+    _method("kd", "classical detection distillation: soft targets, bounded regression, hints",
+            KDConfig, "an epoch"),
+    _method("kd_gan", "GAN-based distillation: a discriminator per distilled scale",
+            GANKDConfig, "an epoch (adversarial, then detection-only from second_stage)"),
+)  # fmt: skip
