@@ -23,9 +23,20 @@ def describe_space(space: SearchSpace, data: str | None = None, *,
     lines.append(f"  objectives: {objectives}")
     search = space.search
     samples = num_samples or search.num_samples
-    lines.append(f"  search: {search.sampler} sampler, seed {search.seed}, {samples} trials, "
-                 f"{max_concurrent or search.max_concurrent} at a time, scheduler "
-                 f"{search.scheduler}, {search.max_failures} retries per trial")  # fmt: skip
+    limits = [f"{samples} trials"] if samples else []
+    if search.budget is not None:
+        limits.append(f"a budget of {search.budget} reports (trial-epochs)")
+    lines.append(f"  search: {search.sampler} sampler, seed {search.seed}, "
+                 f"{' or '.join(limits)}, {max_concurrent or search.max_concurrent} at a "
+                 f"time, scheduler {search.scheduler}, {search.max_failures} retries per "
+                 "trial")  # fmt: skip
+    if search.scheduler == "moasha":
+        rungs = ", ".join(str(r) for r in search.rungs())
+        lines.append(
+            f"  moasha: rungs at {rungs} reports (max {search.max_resource}), keeps the "
+            f"top 1/{search.reduction_factor:g} at each by non-dominated sorting"
+        )
+
     lines.append(f"  resources per trial: {space.resources['cpu']:g} CPU, "
                  f"{space.resources['gpu']:g} GPU")  # fmt: skip
     if space.shared:

@@ -103,7 +103,12 @@ class RebuildableSampler(BaseSampler):
 def sampler_recipe(
     name: str, *, seed: int, population_size: int | None = None
 ) -> Callable[[], BaseSampler]:
-    """The picklable recipe of the sampler ``name`` (one of ``schema.SAMPLERS``), seeded."""
+    """The picklable recipe of the sampler ``name`` (one of ``schema.SAMPLERS``), seeded.
+
+    ``tpe`` is multivariate (the joint density of the parameters, not one per parameter)
+    with the constant liar (running trials count as poor, so parallel trials spread out);
+    ``gp`` is Optuna's Gaussian-process sampler (multi-objective via its log-EHVI
+    acquisition); ``nsga2`` optionally with its generation size."""
     samplers = optuna.samplers
     if name == "nsga2":
         if population_size:
@@ -111,7 +116,11 @@ def sampler_recipe(
                                      population_size=population_size)  # fmt: skip
         return functools.partial(samplers.NSGAIISampler, seed=seed)
     if name == "tpe":
-        return functools.partial(samplers.TPESampler, seed=seed)
+        return functools.partial(
+            samplers.TPESampler, seed=seed, multivariate=True, constant_liar=True
+        )
+    if name == "gp":
+        return functools.partial(samplers.GPSampler, seed=seed, warn_independent_sampling=False)
     if name == "random":
         return functools.partial(samplers.RandomSampler, seed=seed)
     raise ValueError(f"unknown sampler {name!r}; valid samplers: {', '.join(SAMPLERS)}")

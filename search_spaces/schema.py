@@ -42,14 +42,19 @@ from yolo.settings import Setting
 from yolo.zoo import ZOO_SIZE
 
 KINDS = ("float", "int", "loguniform", "categorical")
-SAMPLERS = ("nsga2", "tpe", "random")
-SCHEDULERS = ("none", "asha")
+SAMPLERS = ("random", "tpe", "nsga2", "gp")
+SCHEDULERS = ("fifo", "moasha", "asha")  # 'none' is read as 'fifo'
+
 MODES = ("min", "max")
 _CHECK_DATA = "<data>"  # stands in for the dataset spec while settings are checked
 _TOP_KEYS = {"method", "model", "data", "objectives", "fixed", "space", "search", "resources"}
-_SEARCH_DEFAULTS: dict[str, Any] = {"sampler": None, "num_samples": 8, "max_concurrent": 2,
-                                    "scheduler": "none", "seed": 0, "max_failures": 1,
-                                    "population_size": None}  # fmt: skip
+_SEARCH_DEFAULTS: dict[str, Any] = {"sampler": None, "num_samples": None, "budget": None,
+                                    "max_concurrent": 2, "scheduler": "fifo", "seed": 0,
+                                    "max_failures": 1, "population_size": None,
+                                    "min_resource": None, "max_resource": None,
+                                    "reduction_factor": None}  # fmt: skip
+DEFAULT_NUM_SAMPLES = 8  # without a budget
+MOASHA_DEFAULTS = {"min_resource": 1, "reduction_factor": 3.0}  # max_resource: the longest trial
 
 
 class SpaceError(ValueError):
@@ -71,6 +76,12 @@ class Param:
         cast = int if self.kind == "int" else float
         return [("low", cast(self.low)), ("high", cast(self.high))]
 
+    def describe(self) -> dict[str, Any]:
+        """The domain as plain data (the recorded trial table of the search bench)."""
+        if self.kind == "categorical":
+            return {"kind": self.kind, "choices": list(self.choices)}
+        return {"kind": self.kind, "low": self.low, "high": self.high}
+
 
 @dataclass(frozen=True)
 class Objective:
@@ -78,15 +89,44 @@ class Objective:
     mode: str
 
 
+def milestones(min_resource: int, max_resource: int, reduction_factor: float) -> tuple[int, ...]:
+    """The rungs: ``min_resource · η^k`` (rounded down, distinct) below ``max_resource``."""
+    rungs: list[int] = []
+    value = float(min_resource)
+    while value < max_resource:
+        if not rungs or int(value) > rungs[-1]:
+            rungs.append(int(value))
+        value *= reduction_factor
+    return tuple(rungs)
+
+
 @dataclass(frozen=True)
 class SearchSettings:
+    """The ``search:`` section. A study ends after ``num_samples`` trials or once ``budget``
+    reports (trial-epochs, in each method's fidelity unit) are spent, whichever is first;
+    ``num_samples`` None: the budget alone. The ``*_resource`` and ``reduction_factor``
+    keys are MOASHA's rungs, in reports; ``reports`` is the fewest and most reports a
+    trial of the space makes (from the loader's trial builds)."""
+
     sampler: str
-    num_samples: int
+    num_samples: int | None
     max_concurrent: int
     scheduler: str
     seed: int
     max_failures: int
     population_size: int | None = None  # NSGA-II generation size (Optuna's default: 50)
+    budget: int | None = None
+    min_resource: int | None = None
+    max_resource: int | None = None
+    reduction_factor: float | None = None
+    reports: tuple[int, int] = (1, 1)
+
+    def rungs(self) -> tuple[int, ...]:
+        """MOASHA's rungs in reports (none without the moasha scheduler)."""
+        if self.scheduler != "moasha":
+            return ()
+        assert self.min_resource and self.max_resource and self.reduction_factor
+        return milestones(self.min_resource, self.max_resource, self.reduction_factor)
 
 
 @dataclass(frozen=True)
@@ -196,16 +236,22 @@ def _check_settings(
     constants: Mapping[str, Any],
     fixed: Mapping[str, Any],
     params: Sequence[tuple[str, Param]],
-) -> None:
+) -> tuple[int, int]:
     """Build the method's trial at its fixed values, then at both bounds (every choice) of
-    each parameter: the domains are checked by the dataclasses themselves, once, here."""
+    each parameter: the domains are checked by the dataclasses themselves, once, here.
+
+    Returns the fewest and most reports a trial makes (its fidelity range, for the
+    scheduler and the budget), over the trials built here and the ones with every numeric
+    parameter at its low and at its high end (where those build)."""
     where = "trial"
+    reports: list[int] = []
 
     def attempt(values: Mapping[str, Any]) -> str | None:
         try:
-            build_trial(method, {**constants, **values}, out="<check>", where=where)
+            trial = build_trial(method, {**constants, **values}, out="<check>", where=where)
         except ValueError as exc:
             return str(exc).removeprefix(where).lstrip(".: ")
+        reports.append(method.reports(trial.train, trial.config))
         return None
 
     problem = attempt(fixed)
@@ -226,6 +272,10 @@ def _check_settings(
             problem = attempt({**fixed, param.name: value})
             if problem is not None:
                 raise ctx.fail(f"{key}.{bound}", problem.removeprefix(f"{param.name}: "))
+    numeric = [p for _, p in params if p.kind != "categorical"]
+    for end in (0, 1):  # every numeric parameter at once at its low, then its high end
+        attempt({**fixed, **{p.name: p.values()[end][1] for p in numeric}})
+    return min(reports), max(reports)
 
 
 def space_from_mapping(data: Any, source: str, base: Path | None = None) -> SearchSpace:
@@ -281,12 +331,14 @@ def space_from_mapping(data: Any, source: str, base: Path | None = None) -> Sear
                 path = (base / path).resolve()
             fixed[key] = str(path)
     constants = {"model": model, "data": data_path or _CHECK_DATA}
+    ranges = []
     for name in methods:
         own_fixed = {k: v for k, v in fixed.items() if k in allowed[name]}
         prefix = f"space.{name}" if name in per_method else "space"
         params = [(f"space.{p.name}", p) for p in shared]
         params += [(f"{prefix}.{p.name}", p) for p in space[name]]
-        _check_settings(ctx, get_method(name), constants, own_fixed, params)
+        ranges.append(_check_settings(ctx, get_method(name), constants, own_fixed, params))
+    reports = (min(r[0] for r in ranges), max(r[1] for r in ranges))
     result = SearchSpace(
         methods=methods,
         model=model,
@@ -295,7 +347,7 @@ def space_from_mapping(data: Any, source: str, base: Path | None = None) -> Sear
         fixed=fixed,
         shared=shared,
         space=space,
-        search=_search(ctx, data.get("search") or {}, len(objectives)),
+        search=_search(ctx, data.get("search") or {}, len(objectives), reports),
         resources=_resources(ctx, data.get("resources") or {}),
         source=source,
     )
@@ -369,7 +421,13 @@ def _objectives(ctx: _Ctx, raw: Any) -> tuple[Objective, ...]:
     return tuple(result)
 
 
-def _search(ctx: _Ctx, raw: Any, objectives: int) -> SearchSettings:
+def _integer(ctx: _Ctx, key: str, value: Any, least: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ctx.fail(f"search.{key}", f"must be an integer >= {least}, got {value!r}")
+    return value
+
+
+def _search(ctx: _Ctx, raw: Any, objectives: int, reports: tuple[int, int]) -> SearchSettings:
     if not isinstance(raw, Mapping):
         raise ctx.fail("search", f"expected a mapping, got {raw!r}")
     unknown = sorted(set(raw) - set(_SEARCH_DEFAULTS))
@@ -383,14 +441,18 @@ def _search(ctx: _Ctx, raw: Any, objectives: int) -> SearchSettings:
         raise ctx.fail(
             "search.sampler", f"must be one of {', '.join(SAMPLERS)}, got {values['sampler']!r}"
         )
+    if values["scheduler"] in ("none", None):
+        values["scheduler"] = "fifo"
     if values["scheduler"] not in SCHEDULERS:
         raise ctx.fail(
             "search.scheduler",
-            f"must be one of {', '.join(SCHEDULERS)}, got {values['scheduler']!r}",
+            f"must be one of {', '.join(SCHEDULERS)} ('none' is fifo), got {values['scheduler']!r}",
         )
-    for key in ("num_samples", "max_concurrent"):
-        if isinstance(values[key], bool) or not isinstance(values[key], int) or values[key] < 1:
-            raise ctx.fail(f"search.{key}", f"must be an integer >= 1, got {values[key]!r}")
+    _integer(ctx, "max_concurrent", values["max_concurrent"], 1)
+    if values["num_samples"] is not None:
+        _integer(ctx, "num_samples", values["num_samples"], 1)
+    elif values["budget"] is None:
+        values["num_samples"] = DEFAULT_NUM_SAMPLES
     if isinstance(values["max_failures"], bool) or not isinstance(values["max_failures"], int):
         raise ctx.fail("search.max_failures", f"must be an integer, got {values['max_failures']!r}")
     population = values["population_size"]
@@ -401,7 +463,51 @@ def _search(ctx: _Ctx, raw: Any, objectives: int) -> SearchSettings:
             sampler = values["sampler"]
             raise ctx.fail("search.population_size", f"only the nsga2 sampler has generations, "
                            f"not {sampler}")  # fmt: skip
-    return SearchSettings(**values)
+    if values["scheduler"] == "asha" and objectives > 1:
+        raise ctx.fail(
+            "search.scheduler",
+            "asha ranks trials by one metric and would stop "
+            "the small models a front needs; with several objectives use moasha",
+        )
+    if values["scheduler"] == "asha" and values["budget"] is not None:
+        raise ctx.fail(
+            "search.budget",
+            "the asha scheduler does not count a budget; use fifo or moasha, or num_samples",
+        )
+    fewest, most = reports
+    rung_keys = ("min_resource", "max_resource", "reduction_factor")
+    if values["scheduler"] != "moasha":
+        given = [k for k in rung_keys if values[k] is not None]
+        if given:
+            raise ctx.fail(f"search.{given[0]}", "only the moasha scheduler has rungs; "
+                           f"scheduler is {values['scheduler']}")  # fmt: skip
+    else:
+        values["min_resource"] = _integer(ctx, "min_resource", values["min_resource"]
+                                          or MOASHA_DEFAULTS["min_resource"], 1)  # fmt: skip
+        values["max_resource"] = _integer(ctx, "max_resource", values["max_resource"] or most, 1)
+        factor = values["reduction_factor"] or MOASHA_DEFAULTS["reduction_factor"]
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 1 \
+                or not math.isfinite(factor):  # fmt: skip
+            raise ctx.fail("search.reduction_factor",
+                           f"must be a number > 1, got {values['reduction_factor']!r}")  # fmt: skip
+        values["reduction_factor"] = float(factor)
+        if values["min_resource"] >= values["max_resource"]:
+            raise ctx.fail("search.min_resource", f"must be below max_resource "
+                           f"({values['max_resource']} reports), got {values['min_resource']}: "
+                           "no rung to stop a trial at")  # fmt: skip
+        if values["min_resource"] >= most:
+            raise ctx.fail("search.min_resource", f"no trial of this space reports more than "
+                           f"{most} times (each method's fidelity), so a rung at "
+                           f"{values['min_resource']} stops none")  # fmt: skip
+    if values["budget"] is not None:
+        least = values["min_resource"] if values["scheduler"] == "moasha" else fewest
+        budget = values["budget"]
+        if isinstance(budget, bool) or not isinstance(budget, int) or budget < least:
+            raise ctx.fail("search.budget", f"must be an integer of at least one trial's "
+                           f"minimum ({least} reports"
+                           f"{', the first rung' if values['scheduler'] == 'moasha' else ''}), "
+                           f"got {budget!r}")  # fmt: skip
+    return SearchSettings(**values, reports=reports)
 
 
 def _resources(ctx: _Ctx, raw: Any) -> dict[str, float]:

@@ -162,12 +162,22 @@ class StudyTracker:
             self.client.log_batch(run, metrics=values)
 
     def trial_ended(self, trial_id: str, *, error: str | None = None,
-                    checkpoint: Path | None = None) -> None:  # fmt: skip
+                    checkpoint: Path | None = None,
+                    stopped: Mapping[str, Any] | None = None) -> None:  # fmt: skip
+        """Close the trial's run: FAILED with its error, else FINISHED; a trial the
+        scheduler stopped early is FINISHED (what it measured counts) and tagged
+        ``trial_status=stopped`` with the reason (moasha, budget) and the rung."""
         run = self.trials.get(trial_id)
         if run is None:
             return
         if error:
             self.client.set_tag(run, "error", error[:5000])
+        status = "failed" if error else ("stopped" if stopped else "completed")
+        self.client.set_tag(run, "trial_status", status)
+        if stopped and not error:
+            self.client.set_tag(run, "stopped_reason", str(stopped.get("reason", "")))
+            if stopped.get("rung") is not None:
+                self.client.set_tag(run, "stopped_at_rung", str(stopped["rung"]))
         if checkpoint is not None and checkpoint.is_dir():
             self.client.log_artifacts(run, str(checkpoint), "checkpoint")
             if (checkpoint / PER_CLASS_AP).is_file():

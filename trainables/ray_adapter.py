@@ -3,8 +3,9 @@
 Checked against the installed Ray (2.60). Trial side: the function-trainable API
 ``tune.report(metrics, checkpoint=Checkpoint.from_directory(...))``, ``tune.get_checkpoint()``
 and the trial's context. Driver side: ``ray.init`` (local or a cluster), ``tune.Tuner`` with
-``OptunaSearch`` behind a ``ConcurrencyLimiter``, ASHA, ``FailureConfig``,
-``Tuner.restore`` and the driver-side callback that feeds MLflow.
+``OptunaSearch`` behind a ``ConcurrencyLimiter``, ``FailureConfig``, ``Tuner.restore``; the
+Ray classes the study subclasses (scheduler, limiter, callbacks) are in
+:mod:`trainables.scheduling`.
 """
 
 from __future__ import annotations
@@ -134,35 +135,8 @@ class TrialEvents(Protocol):
     def trial_started(self, trial_id: str, config: Mapping[str, Any]) -> None: ...
     def trial_result(self, trial_id: str, metrics: Mapping[str, Any], step: int) -> None: ...
     def trial_ended(self, trial_id: str, *, error: str | None = None,
-                    checkpoint: Path | None = None) -> None: ...  # fmt: skip
-
-
-def _callback(events: TrialEvents) -> Any:
-    """A Tune callback (driver side) forwarding trial events."""
-    from ray import tune
-
-    class Forward(tune.Callback):
-        def on_trial_start(self, iteration: int, trials: Any, trial: Any, **info: Any) -> None:
-            events.trial_started(trial.trial_id, trial.config)
-
-        def on_trial_result(
-            self, iteration: int, trials: Any, trial: Any, result: dict, **info: Any
-        ) -> None:
-            events.trial_started(trial.trial_id, trial.config)  # a resumed trial
-            events.trial_result(trial.trial_id, result, int(result.get("training_iteration", 0)))
-
-        def on_trial_complete(self, iteration: int, trials: Any, trial: Any, **info: Any) -> None:
-            if trial.checkpoint is None:
-                events.trial_ended(trial.trial_id, checkpoint=None)
-                return
-            # local storage: the folder itself; s3:// or other remote storage: a local copy
-            with trial.checkpoint.as_directory() as directory:
-                events.trial_ended(trial.trial_id, checkpoint=Path(directory))
-
-        def on_trial_error(self, iteration: int, trials: Any, trial: Any, **info: Any) -> None:
-            events.trial_ended(trial.trial_id, error=str(trial.error_file or "error"))
-
-    return Forward()
+                    checkpoint: Path | None = None,
+                    stopped: Mapping[str, Any] | None = None) -> None: ...  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -173,10 +147,24 @@ class Search:
     metrics: list[str]
     modes: list[str]
     sampler: Any
-    num_samples: int
+    num_samples: int | None  # None: until the budget is spent
     max_concurrent: int
     max_failures: int
-    asha: bool = False
+    scheduler: str = "fifo"  # fifo, moasha (trainables.scheduling) or asha (one objective)
+    budget: int | None = None  # in reports (trial-epochs)
+    rungs: tuple[int, ...] = ()  # moasha's rungs, in reports
+    reduction_factor: float | None = None
+
+    def ledger(self) -> Any:
+        """The study's compute account and rung records (:class:`trainables.scheduling.Ledger`)."""
+        from trainables.moasha import Rungs
+        from trainables.scheduling import Ledger
+
+        rungs = None
+        if self.scheduler == "moasha":
+            assert self.reduction_factor and self.rungs
+            rungs = Rungs(self.rungs, self.reduction_factor, tuple(self.modes))
+        return Ledger(rungs, self.budget)
 
 
 @dataclass(frozen=True)
@@ -259,11 +247,14 @@ class TunerParts:
 
 def tuner_parts(trainable: Any, search: Search, *, name: str, storage: str,
                 events: TrialEvents) -> TunerParts:  # fmt: skip
-    """OptunaSearch behind a ConcurrencyLimiter, optional ASHA, the MLflow-feeding callback."""
+    """OptunaSearch behind a concurrency limit that keeps the budget, the study's scheduler
+    (FIFO or MOASHA with the budget stop, :mod:`trainables.scheduling`; or single-objective
+    ASHA), the MLflow-feeding callback and the ledger they share."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
-    from ray.tune.search import ConcurrencyLimiter
     from ray.tune.search.optuna import OptunaSearch
+
+    from trainables.scheduling import BudgetedLimiter, ForwardTrialEvents, StudyScheduler
 
     single = len(search.metrics) == 1  # Ray's OptunaSearch wants scalars for one objective
     searcher = OptunaSearch(
@@ -272,19 +263,22 @@ def tuner_parts(trainable: Any, search: Search, *, name: str, storage: str,
         mode=search.modes[0] if single else search.modes,
         sampler=search.sampler,
     )
-    scheduler = None
-    if search.asha:  # single-objective: prunes by the first objective only
+    ledger = search.ledger()
+    scheduler: Any = StudyScheduler(ledger, search.metrics)
+    if search.scheduler == "asha":  # single-objective only (the loader refuses it otherwise)
         scheduler = ASHAScheduler(time_attr="training_iteration", metric=search.metrics[0],
                                   mode=search.modes[0])  # fmt: skip
     root, _, _ = study_path(storage, name).rpartition("/")
     return TunerParts(
         trainable,
         tune.TuneConfig(
-            search_alg=ConcurrencyLimiter(searcher, max_concurrent=search.max_concurrent),
-            scheduler=scheduler, num_samples=search.num_samples,
+            search_alg=BudgetedLimiter(searcher, search.max_concurrent, ledger),
+            scheduler=scheduler,
+            num_samples=-1 if search.num_samples is None else search.num_samples,
             reuse_actors=True),  # a trial's worker process stays for the next: no re-import
         tune.RunConfig(
-            name=name, storage_path=root, verbose=1, callbacks=[_callback(events)],
+            name=name, storage_path=root, verbose=1,
+            callbacks=[ForwardTrialEvents(events, ledger), ledger],
             failure_config=tune.FailureConfig(max_failures=search.max_failures)),
     )  # fmt: skip
 

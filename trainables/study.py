@@ -1,8 +1,9 @@
 """Run a search space as a Ray Tune study driven by Optuna (the engine of ``yct tune``).
 
-NSGA-II for several objectives, TPE for one, random as an option, all seeded; ASHA on the
-first objective with the reported iteration (an epoch) as time — ASHA is single-objective,
-so with several objectives it prunes by the first one only. Failures: each trial is retried
+NSGA-II for several objectives, TPE for one; random, TPE, NSGA-II and GP on choice, all
+seeded (:mod:`search_spaces.sampler`). FIFO or multi-objective successive halving
+(``moasha``) with an optional budget in reports (:mod:`trainables.scheduling`); ASHA for
+single-objective studies. Failures: each trial is retried
 ``max_failures`` times from its last checkpoint; a trial that still fails is recorded with
 its error and the study goes on; ``resume`` restores an interrupted study. Ray itself is
 only called through :mod:`trainables.ray_adapter`, MLflow through
@@ -60,7 +61,10 @@ def study_search(space: SearchSpace, options: StudyOptions) -> ray_adapter.Searc
         num_samples=options.num_samples or space.search.num_samples,
         max_concurrent=options.max_concurrent or space.search.max_concurrent,
         max_failures=space.search.max_failures,
-        asha=space.search.scheduler == "asha",
+        scheduler=space.search.scheduler,
+        budget=space.search.budget,
+        rungs=space.search.rungs(),
+        reduction_factor=space.search.reduction_factor,
     )
 
 

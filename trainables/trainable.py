@@ -77,6 +77,8 @@ class StudyTrainable:
                 shutil.copytree(restored, self.work, dirs_exist_ok=True)
                 self.restored = True
         self.context["restored"] = float(self.restored)
+        # the scheduler's yardstick: a report at this count is the trial's last
+        self.context[m.PLANNED_REPORTS] = float(method.reports(self.trial.train, self.trial.config))
         try:
             self.execute(self.trial)
         finally:  # every report's files reached storage as checkpoints

@@ -35,6 +35,8 @@ def _space_file(tmp_path: Path, demo_spec: Path, sampler: str, scheduler: str) -
                   "cs": {"rounds": {"type": "int", "low": 1, "high": 2}}},
         "search": {"sampler": sampler, "num_samples": 4, "scheduler": scheduler, "seed": 0},
     }  # fmt: skip
+    if scheduler == "asha":  # single-objective only
+        data["objectives"] = data["objectives"][:1]
     path = tmp_path / f"{sampler}-{scheduler}.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
@@ -59,12 +61,26 @@ def test_what_the_study_hands_to_ray_pickles(tmp_path, demo_spec, tracker, sampl
     parts = ray_adapter.tuner_parts(build_trainable(space), study_search(space, options),
                                     name="s", storage=options.storage, events=tracker)  # fmt: skip
     ray_adapter.check_sendable(parts)  # raises DependencyError naming the part otherwise
+    # checking did not cut the live parts apart (a class made in a function and pickled by
+    # value had its methods rebound to a copy of the ledger by cloudpickle)
+    forward, ledger = parts.run_config.callbacks
+    assert forward.ledger is ledger and parts.tune_config.search_alg.ledger is ledger
+    assert scheduler == "asha" or parts.tune_config.scheduler.ledger is ledger
     for part in (parts.trainable, parts.tune_config, parts.run_config):
         cloudpickle.loads(cloudpickle.dumps(part))
     # the searcher as Ray restores it from a checkpoint still suggests configurations
     searcher = cloudpickle.loads(cloudpickle.dumps(parts.tune_config.search_alg))
     config = searcher.suggest("trial-1")
     assert config["method"] in ("lth", "cs") and 1e-3 <= config["lr0"] <= 1e-2
+    # the scheduler, the searcher and the callback share one ledger, in one pickle too
+    # (Tune's tuner.pkl): what the callback's saved state restores, the others see
+    config_copy, run_copy = cloudpickle.loads(
+        cloudpickle.dumps((parts.tune_config, parts.run_config))
+    )
+    ledger = run_copy.callbacks[-1]
+    assert config_copy.search_alg.ledger is ledger
+    if scheduler != "asha":
+        assert config_copy.scheduler.ledger is ledger
     # and the Tuner Ray builds from them (it pickles them into its own state file)
     from ray import tune
 

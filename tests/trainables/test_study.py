@@ -253,3 +253,47 @@ def test_a_study_that_raises_mid_way_leaves_its_run_failed(tmp_path, demo_spec, 
     parent = _parent(uri, "boom")
     assert parent.info.status == "FAILED"
     assert parent.data.tags["error"] == "RuntimeError: the driver lost its cluster"
+
+
+def test_a_moasha_study_stops_trials_early_and_keeps_its_budget(tmp_path, demo_spec, capsys,
+                                                                  fresh_ray) -> None:  # fmt: skip
+    """Two objectives, MOASHA rungs at 1 and 2 epochs (η 2), a budget of 10 trial-epochs and
+    no trial count: trials stop at rungs or at the budget, and MLflow says so."""
+    data = yaml.safe_load(_space(tmp_path, demo_spec).read_text())
+    data.update(method="train", space={
+        "lr0": {"type": "loguniform", "low": 1e-3, "high": 1e-2},
+        "width": {"type": "categorical", "choices": [0.125, 0.25]}})  # fmt: skip
+    data["fixed"] = {k: v for k, v in data["fixed"].items() if k != "rewind_epoch"}
+    data["fixed"]["epochs"] = 3
+    data["search"] = {
+        "sampler": "tpe",
+        "scheduler": "moasha",
+        "min_resource": 1,
+        "reduction_factor": 2,
+        "budget": 10,
+        "max_concurrent": 2,
+        "seed": 0,
+    }
+    space = tmp_path / "moasha.yaml"
+    space.write_text(yaml.safe_dump(data))
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    assert main(["tune", str(space), "--storage", str(tmp_path / "runs"), "--name", "m",
+                 "--mlflow-uri", uri]) == 0  # fmt: skip
+    from ray import tune
+
+    trials = tune.ExperimentAnalysis(str(tmp_path / "runs" / "m")).trials
+    spent = [int(t.last_result["training_iteration"]) for t in trials]
+    assert 10 <= sum(spent) <= 10 + 1  # the budget, plus at most max_concurrent - 1 in flight
+    assert min(spent) < 3  # some trial stopped before its third epoch
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("m")
+    runs = client.search_runs([experiment.experiment_id], "tags.kind = 'trial'")
+    assert len(runs) == len(trials)
+    stopped = [r for r in runs if r.data.tags.get("trial_status") == "stopped"]
+    assert stopped and all(r.info.status == "FINISHED" for r in stopped)
+    assert {r.data.tags["stopped_reason"] for r in stopped} <= {"moasha", "budget"}
+    assert any(r.data.tags.get("stopped_at_rung") in ("1", "2") for r in stopped)
+    # stopped trials still count: every run has its measured objectives
+    assert all("map50" in r.data.metrics and "macs" in r.data.metrics for r in runs)

@@ -24,6 +24,7 @@ EVAL_TIME_S = "eval_time_s"  # validation part of an epoch
 COST_TIME_S = "cost_time_s"  # a trial's cost metrics (MACs, storage, latency) of a report
 REPORT_TIME_S = "report_time_s"  # the previous report to Tune (checkpoint persisted)
 TRAIN_IMAGES_PER_S = "train_images_per_s"
+PLANNED_REPORTS = "planned_reports"  # how many reports a full run of the trial makes
 
 # name -> does a higher value mean better (for objectives and Pareto fronts)
 HIGHER_IS_BETTER: dict[str, bool] = {

@@ -1,0 +1,180 @@
+"""How a study spends its compute under Ray Tune: MOASHA early stopping and a budget in reports.
+
+Three Ray parts share one :class:`Ledger`:
+
+- :class:`StudyScheduler` (a Tune scheduler) sees every result first. It books the trial's
+  reports against the budget and, with ``scheduler: moasha``, applies the rung rule of
+  :mod:`trainables.moasha` on the study's objectives; it stops a trial that ranks below its
+  rung's cut, or any trial once the budget is spent.
+- :class:`BudgetedLimiter` (the searcher behind ``max_concurrent``) launches no trial once
+  the budget is spent, so a study with early stopping and one without get the same compute.
+- :class:`Ledger` (a Tune callback) holds the rung records, the reports per trial and who was
+  stopped where. Ray saves a callback's state with the study (``get_state``) and restores it
+  on ``Tuner.restore``; it saves neither the scheduler's nor this wrapper's, so the state
+  lives here and the other two hold the same object (one pickle, ``tuner.pkl``, keeps the
+  shared reference).
+
+The budget is counted in reports (``training_iteration``): a report is one fidelity step of
+the method's own unit (an epoch for train/KD and within LTH rounds or CS phases; see each
+method's ``fidelity``). A trial's spend is its highest report; the study launches none once
+the spend reaches the budget and stops the running ones then, so it ends within the budget
+plus the reports in flight at that moment (at most ``max_concurrent - 1``).
+
+Stopped trials and Optuna: Optuna raises on ``trial.report`` in multi-objective studies and
+its multi-objective samplers (NSGA-II, TPE, GP) ignore PRUNED trials altogether, so a
+stopped trial is told to Optuna as COMPLETE with the objectives measured where it stopped
+(Ray's ``OptunaSearch`` does exactly that for a scheduler-stopped trial). Those values are
+real measurements of the model that trial delivers, and they sit where the rung rule found
+them: dominated. The sampler learns that region is poor instead of proposing it again, as it
+would if the trial were dropped as PRUNED.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ray import tune
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+from ray.tune.search import ConcurrencyLimiter, Searcher
+
+from trainables.moasha import Rungs
+from yolo.metrics import names as m
+
+if TYPE_CHECKING:
+    from trainables.ray_adapter import TrialEvents
+
+FIDELITY = "training_iteration"  # one report of the trial: its method's fidelity unit
+
+
+class Ledger(tune.Callback):
+    """The study's compute account and rung records (see the module doc)."""
+
+    def __init__(self, rungs: Rungs | None, budget: int | None) -> None:
+        self.rungs = rungs
+        self.budget = budget
+        self.reported: dict[str, int] = {}  # trial id -> highest report
+        self.stopped: dict[str, dict[str, Any]] = {}  # trial id -> why and where
+
+    @property
+    def spent(self) -> int:
+        return sum(self.reported.values())
+
+    def exhausted(self) -> bool:
+        return self.budget is not None and self.spent >= self.budget
+
+    def get_state(self) -> dict[str, Any]:
+        return {
+            "records": None if self.rungs is None else self.rungs.records,
+            "reported": dict(self.reported),
+            "stopped": dict(self.stopped),
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        if self.rungs is not None and state.get("records") is not None:
+            self.rungs.records = {int(k): dict(v) for k, v in state["records"].items()}
+        self.reported = dict(state.get("reported", {}))
+        self.stopped = dict(state.get("stopped", {}))
+
+
+def _objective(result: dict[str, Any], metric: str) -> float:
+    """The objective's value in a result; absent or not a number is NaN (ranks last)."""
+    value = result.get(metric)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return math.nan
+    return float(value)
+
+
+class StudyScheduler(FIFOScheduler):
+    """FIFO order, MOASHA stops (when the ledger has rungs) and the budget stop."""
+
+    def __init__(self, ledger: Ledger, metrics: Sequence[str]) -> None:
+        super().__init__()
+        self.ledger = ledger
+        self.metrics = tuple(metrics)
+
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
+        trial_id = str(trial.trial_id)
+        fidelity = int(result.get(FIDELITY, 0))
+        ledger = self.ledger
+        ledger.reported[trial_id] = max(ledger.reported.get(trial_id, 0), fidelity)
+        finishing = fidelity >= int(result.get(m.PLANNED_REPORTS, math.inf))
+        if ledger.rungs is not None and not finishing:
+            values = [_objective(result, metric) for metric in self.metrics]
+            decision = ledger.rungs.on_result(trial_id, fidelity, values)
+            if not decision.keep:
+                ledger.stopped[trial_id] = {"reason": "moasha", "rung": decision.rung,
+                                            "position": decision.position,
+                                            "recorded": decision.recorded}  # fmt: skip
+                return str(TrialScheduler.STOP)
+        if ledger.exhausted() and not finishing:
+            ledger.stopped[trial_id] = {"reason": "budget", "rung": None, "at": fidelity}
+            return str(TrialScheduler.STOP)
+        return str(TrialScheduler.CONTINUE)
+
+    def debug_string(self) -> str:
+        ledger = self.ledger
+        budget = f"/{ledger.budget}" if ledger.budget is not None else ""
+        return (f"StudyScheduler: {ledger.spent}{budget} reports spent, "
+                f"{len(ledger.stopped)} trials stopped early")  # fmt: skip
+
+
+class BudgetedLimiter(ConcurrencyLimiter):
+    """Ray's concurrency limiter that launches no trial once the ledger's budget is spent."""
+
+    def __init__(self, searcher: Searcher, max_concurrent: int, ledger: Ledger) -> None:
+        super().__init__(searcher, max_concurrent=max_concurrent)
+        self.ledger = ledger
+
+    def suggest(self, trial_id: str) -> dict | None:
+        if self.ledger.exhausted():
+            # Ray's own annotation says dict | None, but its searchers answer FINISHED so
+            return Searcher.FINISHED  # type: ignore[return-value]
+        return super().suggest(trial_id)
+
+    def get_state(self) -> dict:
+        state = super().get_state()
+        state.pop("ledger", None)  # the shared ledger is the callback's to save
+        return state
+
+    def set_state(self, state: dict) -> None:
+        ledger = self.ledger
+        super().set_state(state)
+        self.ledger = ledger
+
+
+class ForwardTrialEvents(tune.Callback):
+    """The driver-side callback that forwards trial events (to MLflow); a trial the
+    scheduler stopped early ends with where and why, from the study's ledger.
+
+    A module-level class holding its parts as attributes: a class made inside a function
+    and closing over them was pickled by value, and cloudpickle, loading such a class
+    again (as the pickling check before the study does), rebinds the live class's methods
+    to the loaded copies, so they saw a copy of the ledger, not the scheduler's."""
+
+    def __init__(self, events: TrialEvents, ledger: Ledger) -> None:
+        self.events = events
+        self.ledger = ledger
+
+    def on_trial_start(self, iteration: int, trials: Any, trial: Any, **info: Any) -> None:
+        self.events.trial_started(trial.trial_id, trial.config)
+
+    def on_trial_result(
+        self, iteration: int, trials: Any, trial: Any, result: dict, **info: Any
+    ) -> None:
+        self.events.trial_started(trial.trial_id, trial.config)  # a resumed trial
+        self.events.trial_result(trial.trial_id, result, int(result.get(FIDELITY, 0)))
+
+    def on_trial_complete(self, iteration: int, trials: Any, trial: Any, **info: Any) -> None:
+        stopped = self.ledger.stopped.get(str(trial.trial_id))
+        if trial.checkpoint is None:
+            self.events.trial_ended(trial.trial_id, checkpoint=None, stopped=stopped)
+            return
+        # local storage: the folder itself; s3:// or other remote storage: a local copy
+        with trial.checkpoint.as_directory() as directory:
+            self.events.trial_ended(trial.trial_id, checkpoint=Path(directory), stopped=stopped)
+
+    def on_trial_error(self, iteration: int, trials: Any, trial: Any, **info: Any) -> None:
+        self.events.trial_ended(trial.trial_id, error=str(trial.error_file or "error"))
