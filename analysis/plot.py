@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,7 +13,9 @@ if TYPE_CHECKING:
 
 
 def plot_front(trials: Sequence[TrialRecord], on_front: np.ndarray, path: Path, *, x: str,
-               y: str, by: str, log_x: bool = True) -> None:  # fmt: skip
+               y: str, by: str, log_x: bool = True,
+               start: Mapping[str, float] | None = None) -> None:  # fmt: skip
+    """The front by ``by`` group; ``start`` (the study's starting model) as a black star."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -42,6 +44,9 @@ def plot_front(trials: Sequence[TrialRecord], on_front: np.ndarray, path: Path, 
         for i in np.flatnonzero(front):
             axes.annotate(trials[members[i]]["run_id"][:6], (xs[i], ys[i]), fontsize=6,
                           xytext=(3, 3), textcoords="offset points")  # fmt: skip
+    if start and x in start and y in start:
+        axes.scatter([start[x]], [start[y]], marker="*", s=160, color="black", zorder=3,
+                     label="start (dense)")  # fmt: skip
     if log_x:
         axes.set_xscale("log")
     axes.set_xlabel(x + (" (log)" if log_x else ""))

@@ -22,6 +22,31 @@ from trainables.records import TrialRecord
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns.db"
 PER_CLASS_AP = "per_class_ap.json"  # written by a trial beside its checkpoint files
+START_PREFIX = "start."  # the parent run's metrics of the study's starting (dense) model
+REFERENCE_PREFIX = "reference."  # the parent run's params: the hypervolume reference
+
+
+def study_start(data: Any) -> tuple[dict[str, float], dict[str, float]]:
+    """(start metrics, reference) from a parent run's data (empty if it has none)."""
+    start = {k.removeprefix(START_PREFIX): float(v) for k, v in data.metrics.items()
+             if k.startswith(START_PREFIX)}  # fmt: skip
+    reference = {k.removeprefix(REFERENCE_PREFIX): float(v) for k, v in data.params.items()
+                 if k.startswith(REFERENCE_PREFIX)}  # fmt: skip
+    return start, reference
+
+
+def load_study_start(tracking_uri: str, experiment: str) -> tuple[dict[str, float],
+                                                                    dict[str, float]]:  # fmt: skip
+    """The newest study run of ``experiment``: its start metrics and reference (or empty)."""
+    client = _client(tracking_uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return {}, {}
+    parents = client.search_runs(
+        [found.experiment_id], filter_string="tags.kind = 'study'",
+        order_by=["attributes.start_time DESC"], max_results=1,
+    )  # fmt: skip
+    return study_start(parents[0].data) if parents else ({}, {})
 
 
 def _flat(config: Mapping[str, Any]) -> dict[str, str]:
@@ -84,6 +109,8 @@ class StudyTracker:
         self.client = _client(tracking_uri)
         self.tracking_uri, self.study, self.tags = tracking_uri, study, dict(tags)
         self.trials: dict[str, str] = {}  # Tune trial id -> MLflow run id
+        self.start: dict[str, float] = {}  # the starting (dense) model's metrics
+        self.reference: dict[str, float] = {}  # the hypervolume's reference point
         experiment = self.client.get_experiment_by_name(study)
         if resume:
             parents = [] if experiment is None else self.client.search_runs(
@@ -96,6 +123,7 @@ class StudyTracker:
             self.experiment_id, self.parent = experiment.experiment_id, parents[0].info.run_id
             self.client.update_run(self.parent, status="RUNNING")
             self.trials = self._find_trials()
+            self.start, self.reference = study_start(parents[0].data)
             return
         if experiment is None:
             location = artifact_location(tracking_uri, study)
@@ -111,6 +139,19 @@ class StudyTracker:
         self._log_params(self.parent, params)
         self.client.log_text(self.parent, space_text, "search_space.yaml")
         self.trials = {}
+
+    def record_start(self, start: Mapping[str, float], reference: Mapping[str, float]) -> None:
+        """The starting model's metrics (``start.<metric>``) and the hypervolume reference
+        (``reference.<metric>`` params) on the parent run, once, before any trial."""
+        from mlflow.entities import Metric, Param
+
+        self.start, self.reference = dict(start), dict(reference)
+        stamp = int(time.time() * 1000)
+        self.client.log_batch(
+            self.parent,
+            metrics=[Metric(f"{START_PREFIX}{k}", float(v), stamp, 0) for k, v in start.items()],
+            params=[Param(f"{REFERENCE_PREFIX}{k}", repr(float(v))) for k, v in reference.items()],
+        )
 
     def _find_trials(self) -> dict[str, str]:
         runs = self.client.search_runs(
@@ -209,8 +250,9 @@ class StudyTracker:
         for run in front_runs:
             self.client.set_tag(run, "pareto", "true")
         self.client.log_metric(self.parent, "hypervolume", hypervolume)
-        for key, value in reference.items():
-            self.client.log_param(self.parent, f"reference.{key}", value)
+        if not self.reference:  # a study from before the fixed reference: the front's own
+            for key, value in reference.items():
+                self.client.log_param(self.parent, f"{REFERENCE_PREFIX}{key}", value)
         trial_ids = {run: tid for tid, run in self.trials.items()}
         self.client.set_tag(self.parent, "front", ",".join(trial_ids.get(r, r) for r in front_runs))
         for path in artifacts:

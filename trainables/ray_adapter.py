@@ -19,8 +19,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from trainables.records import TrialEvents
 from yolo.errors import DependencyError, root_cause, versions
 
 STUDY_LIBRARIES = ("ray", "optuna", "mlflow", "torch")  # named when Ray's machinery fails
@@ -127,16 +128,6 @@ def with_resources(trainable: Any, resources: Mapping[str, float]) -> Any:
     from ray import tune
 
     return tune.with_resources(trainable, {"cpu": resources["cpu"], "gpu": resources["gpu"]})
-
-
-class TrialEvents(Protocol):
-    """What the driver hears about trials (the MLflow tracker implements it)."""
-
-    def trial_started(self, trial_id: str, config: Mapping[str, Any]) -> None: ...
-    def trial_result(self, trial_id: str, metrics: Mapping[str, Any], step: int) -> None: ...
-    def trial_ended(self, trial_id: str, *, error: str | None = None,
-                    checkpoint: Path | None = None,
-                    stopped: Mapping[str, Any] | None = None) -> None: ...  # fmt: skip
 
 
 @dataclass(frozen=True)

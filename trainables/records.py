@@ -1,8 +1,11 @@
-"""What a finished trial is to everything that reads results: one small record type."""
+"""What a trial is to the code around it: the record results are read as, and the events the
+driver hears (plain types, no Ray: imported by the Ray parts and by MLflow's)."""
 
 from __future__ import annotations
 
-from typing import TypedDict
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol, TypedDict
 
 
 class TrialRecord(TypedDict):
@@ -14,3 +17,13 @@ class TrialRecord(TypedDict):
     metrics: dict[str, float]
     tags: dict[str, str]
     start_time: int  # ms since the epoch: the order the search proposed the trials
+
+
+class TrialEvents(Protocol):
+    """What the driver hears about trials (the MLflow tracker implements it)."""
+
+    def trial_started(self, trial_id: str, config: Mapping[str, Any]) -> None: ...
+    def trial_result(self, trial_id: str, metrics: Mapping[str, Any], step: int) -> None: ...
+    def trial_ended(self, trial_id: str, *, error: str | None = None,
+                    checkpoint: Path | None = None,
+                    stopped: Mapping[str, Any] | None = None) -> None: ...  # fmt: skip

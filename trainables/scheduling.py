@@ -44,7 +44,7 @@ from trainables.moasha import Rungs
 from yolo.metrics import names as m
 
 if TYPE_CHECKING:
-    from trainables.ray_adapter import TrialEvents
+    from trainables.records import TrialEvents
 
 FIDELITY = "training_iteration"  # one report of the trial: its method's fidelity unit
 

@@ -24,6 +24,9 @@ from search_spaces.schema import SearchSpace, check_files, check_fits
 from trainables import ray_adapter
 from trainables.mlflow_adapter import DEFAULT_TRACKING_URI, StudyTracker
 from trainables.trainable import StudyTrainable
+from yolo.compress.registry import get_method
+from yolo.compress.start import reference_of, starting_point
+from yolo.compress.trial import build_trial, trial_settings
 
 Summary = TypeVar("Summary")
 
@@ -68,6 +71,16 @@ def study_search(space: SearchSpace, options: StudyOptions) -> ray_adapter.Searc
     )
 
 
+def start_of(space: SearchSpace, data: str | None) -> dict[str, float]:
+    """The study's starting model measured once (:mod:`yolo.compress.start`): the fixed
+    settings of its first method, at the fixed (or default) size."""
+    method = get_method(space.methods[0])
+    own = {k: v for k, v in space.fixed.items() if k in trial_settings(method)}
+    trial = build_trial(method, {"model": space.model, "data": data or space.data, **own},
+                        out="<start>", where=space.source)  # fmt: skip
+    return starting_point(trial.train, latency_runs=trial.costs.latency_runs)
+
+
 def build_trainable(space: SearchSpace) -> Any:
     return ray_adapter.with_resources(StudyTrainable(space.methods), space.resources)
 
@@ -94,6 +107,7 @@ def run_study(
     Whatever stops it on the way leaves the MLflow parent run FAILED with the error tagged
     (KILLED on Ctrl-C), never RUNNING."""
     check_files(space, options.data)
+    start = None if options.resume else start_of(space, options.data)  # a resumed one has it
     check_fits(space, ray_adapter.start_ray(options.address))
     nodes = ray_adapter.alive_nodes()
     if "://" not in options.storage and nodes > 1:
@@ -105,6 +119,9 @@ def run_study(
     if options.resume:
         ray_adapter.check_resumable(options.storage, options.name)
     tracker = _tracker(space, options)  # resumed: for the end; trials feed the saved one
+    if start is not None:
+        objectives = [(o.metric, o.mode) for o in space.objectives]
+        tracker.record_start(start, reference_of(start, objectives))
     try:
         if options.resume:
             outcomes = ray_adapter.resume_tuner(trainable, name=options.name,

@@ -43,7 +43,7 @@ def _objectives(args: argparse.Namespace) -> list[tuple[str, str]]:
 
 def run(args: argparse.Namespace) -> int:
     from analysis.report import front_report
-    from trainables.mlflow_adapter import DEFAULT_TRACKING_URI, load_trial_runs
+    from trainables.mlflow_adapter import DEFAULT_TRACKING_URI, load_study_start, load_trial_runs
 
     objectives = _objectives(args)
     uri = args.mlflow_uri or DEFAULT_TRACKING_URI
@@ -51,7 +51,10 @@ def run(args: argparse.Namespace) -> int:
     trials = [t for t in load_trial_runs(uri, args.experiment) if needed <= set(t["metrics"])]
     if not trials:
         raise ValueError(f"no finished trial with metrics {', '.join(sorted(needed))} at {uri}")
-    report = front_report(trials, objectives, args.out, x=args.x, y=args.y, by=args.by)
+    # one study: its own yardstick (the starting model); pooled studies: no common one
+    start, reference = load_study_start(uri, args.experiment) if args.experiment else ({}, {})
+    report = front_report(trials, objectives, args.out, x=args.x, y=args.y, by=args.by,
+                          reference=reference or None, start=start or None)  # fmt: skip
     print(report.table)
     print("\n" + report.summary(len(trials)))
     print("wrote " + ", ".join(str(f) for f in report.files))

@@ -66,7 +66,9 @@ def file_front(space: SearchSpace, report_dir: str | None,
     with tempfile.TemporaryDirectory() as folder:
         x = next((metric for metric, mode in objectives if mode == "min"), m.MACS)
         y = next((metric for metric, mode in objectives if mode == "max"), m.MAP50)
-        report = front_report(trials, objectives, Path(report_dir or folder), x=x, y=y)
+        report = front_report(trials, objectives, Path(report_dir or folder), x=x, y=y,
+                              reference=tracker.reference or None,
+                              start=tracker.start or None)  # fmt: skip
         front = [t["run_id"] for t, on in zip(trials, report.on_front) if on]
         tracker.finish(front, hypervolume=report.hypervolume, reference=report.reference,
                        artifacts=report.files)  # fmt: skip

@@ -22,7 +22,10 @@ SCRIPTS = {
     "prune_demo.py": ("prune_demo.json", ("results", "overhead", "wall_seconds")),
     "distill_demo.py": ("distill_demo.json", ("summary", "runs", "teacher")),
     "tune_overhead.py": ("tune_overhead.json", ("summary", "studies", "ray_start_s")),
+    "record_trials.py": ("demo_trials.json", ("provenance", "params", "trials")),
+    "search_efficiency.py": ("search_efficiency.json", ("summary", "overhead_ms", "reference")),
 }
+SLOW = ("tune_overhead.py", "record_trials.py", "search_efficiency.py")  # Ray studies
 
 
 def test_every_bench_script_has_a_smoke_test() -> None:
@@ -32,7 +35,7 @@ def test_every_bench_script_has_a_smoke_test() -> None:
 
 @pytest.mark.parametrize(
     "script",
-    [pytest.param(s, marks=pytest.mark.slow) if s == "tune_overhead.py" else s for s in SCRIPTS],
+    [pytest.param(s, marks=pytest.mark.slow) if s in SLOW else s for s in SCRIPTS],
 )
 def test_bench_script_smoke(script: str, tmp_path) -> None:
     done = subprocess.run([sys.executable, str(BENCH / script), "--smoke"], cwd=tmp_path,
@@ -40,5 +43,14 @@ def test_bench_script_smoke(script: str, tmp_path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     name, keys = SCRIPTS[script]
     payload = json.loads((tmp_path / "runs" / "bench_smoke" / name).read_text())
+    if script == "record_trials.py":  # a table, not a result: its own provenance
+        assert {"commit", "command", "machine"} <= set(payload["provenance"])
+        assert {"config", "reports"} <= set(payload["trials"][0])
+        assert not (tmp_path / "bench").exists()
+        return
     assert {"command", "date", "machine", *keys} <= set(payload)
+    if script == "search_efficiency.py":
+        combos = payload["summary"]
+        assert {"random+fifo", "tpe+moasha"} <= set(combos)
+        assert all("budget_fraction_to_reach_random_final" in c for c in combos.values())
     assert not (tmp_path / "bench").exists()  # nothing written over the real results

@@ -82,6 +82,18 @@ def test_a_real_multi_method_study(tmp_path, demo_spec, capsys, fresh_ray) -> No
     on_front = [c for c in children if c.data.tags.get("pareto") == "true"]
     assert 1 <= len(on_front) <= 4
     assert parent.data.metrics["hypervolume"] > 0 and parent.info.status == "FINISHED"
+    # the fixed yardstick: the starting model, measured once, is the reference (mAP 0, its
+    # MACs), the same for every study of this model, data and size
+    from yolo.metrics.profile import count_macs
+    from yolo.zoo import create_model
+
+    dense_macs = count_macs(create_model("yolov3-tiny", num_classes=10, width=0.25), 64).effective
+    assert parent.data.metrics["start.macs"] == dense_macs
+    assert float(parent.data.params["reference.macs"]) == dense_macs
+    assert (
+        float(parent.data.params["reference.map50"]) == 0.0 and "start.map50" in parent.data.metrics
+    )
+    assert "(reference map50=0, macs=" in out and ": the starting model)" in out
     # files: the front on the parent, checkpoint + per-class AP on trials, beside the database
     parent_files = {f.path for f in client.list_artifacts(parent.info.run_id, "pareto")}
     assert parent_files == {"pareto/front.png", "pareto/front.md", "pareto/trials.csv"}
