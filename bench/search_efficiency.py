@@ -117,7 +117,7 @@ class NoEvents:
 
 
 def replay_space(table: dict[str, Any], sampler: str, scheduler: str, seed: int,
-                 budget: int) -> Any:  # fmt: skip
+                 budget: int, rungs: dict[str, Any]) -> Any:  # fmt: skip
     """The demo space as loaded, with this search (validated by the real loader)."""
     import yaml
 
@@ -136,19 +136,26 @@ def replay_space(table: dict[str, Any], sampler: str, scheduler: str, seed: int,
         "max_concurrent": data["search"].get("max_concurrent", 2),
         "max_failures": 0,
     }
+    if scheduler == "moasha":
+        search.update({k: v for k, v in rungs.items() if v is not None and k != "startup"})
+    if sampler in ("tpe", "gp") and rungs.get("startup"):
+        search["startup_trials"] = rungs["startup"]
+    if sampler == "nsga2" and rungs.get("startup"):
+        search["population_size"] = max(2, rungs["startup"])
     data["search"] = search
     return space_from_mapping(data, str(source), source.parent)
 
 
 def run_replay(table: dict[str, Any], sampler: str, scheduler: str, seed: int, budget: int,
-               storage: Path, reference: list[float]) -> dict[str, Any]:  # fmt: skip
+               storage: Path, reference: list[float],
+               rungs: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
     """One replayed study: its anytime hypervolume by reports spent."""
     from ray import tune
 
     from trainables import ray_adapter
     from trainables.study import StudyOptions, study_search
 
-    space = replay_space(table, sampler, scheduler, seed, budget)
+    space = replay_space(table, sampler, scheduler, seed, budget, rungs)
     search = study_search(space, StudyOptions(name="replay", storage=str(storage)))
     name = f"{sampler}-{scheduler}-{seed}"
     parts = ray_adapter.tuner_parts(tune.with_resources(Replay(table), {"cpu": 1}), search,
@@ -176,6 +183,7 @@ def run_replay(table: dict[str, Any], sampler: str, scheduler: str, seed: int, b
         curve.append((spent, hypervolume(points, reference, ["max", "min"])))
     shutil.rmtree(storage / name, ignore_errors=True)
     return {"sampler": sampler, "scheduler": scheduler, "seed": seed, "wall_s": round(wall, 1),
+            "rungs": list(space.search.rungs()),
             "trials": len(latest), "reports": len(events), "stopped": len(ledger.stopped),
             "curve": curve}  # fmt: skip
 
@@ -316,7 +324,7 @@ def dense_reference(table: dict[str, Any]) -> list[float]:
     return [0.0, float(count_macs(model, int(fixed["img_size"])).effective)]
 
 
-def confirm(budget: int, seed: int, out: Path) -> dict[str, Any]:
+def confirm(budget: int, seed: int, out: Path, startup: int | None) -> dict[str, Any]:
     """One real demo study pair: moasha+tpe and fifo+random at the same budget and seed."""
     import yaml
 
@@ -340,6 +348,8 @@ def confirm(budget: int, seed: int, out: Path) -> dict[str, Any]:
             "max_concurrent": 2,
             "max_failures": 1,
         }
+        if startup and sampler in ("tpe", "gp"):
+            data["search"]["startup_trials"] = startup
         name = f"confirm-{sampler}-{scheduler}-{seed}"
         path = out / f"{name}.yaml"
         path.write_text(yaml.safe_dump(data))
@@ -376,6 +386,21 @@ def main() -> None:
                         help="also run one real demo study pair (minutes)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--overhead-trials", type=int, default=500)
+    parser.add_argument(
+        "--min-resource",
+        type=int,
+        default=None,
+        help="moasha's first rung (default: the space's, from its methods)",
+    )
+    parser.add_argument(
+        "--reduction-factor", type=float, default=None, help="moasha's η (default: the space's)"
+    )
+    parser.add_argument(
+        "--startup-trials",
+        type=int,
+        default=None,
+        help="tpe/gp startup trials, nsga2 population (default: Optuna's)",
+    )
     args = parse_with_smoke(parser, {"seeds": 2, "budget": 24, "samplers": ["random", "tpe"],
                                      "overhead_trials": 50}, "search_efficiency")  # fmt: skip
     table = json.loads(args.table.read_text())
@@ -394,15 +419,21 @@ def main() -> None:
     for seed in range(args.seeds):
         for scheduler in args.schedulers:
             for sampler in args.samplers:
+                rungs = {
+                    "min_resource": args.min_resource,
+                    "reduction_factor": args.reduction_factor,
+                    "startup": args.startup_trials,
+                }
                 study = run_replay(table, sampler, scheduler, seed, args.budget, storage,
-                                   reference)  # fmt: skip
+                                   reference, rungs)  # fmt: skip
                 studies.append(study)
                 final = study["curve"][-1][1] if study["curve"] else 0.0
-                print(f"{sampler}+{scheduler} seed {seed}: {study['trials']} trials, "
+                print(f"{sampler}+{scheduler} seed {seed} (rungs {study['rungs']}): "
+                      f"{study['trials']} trials, "
                       f"{study['stopped']} stopped, {study['reports']} reports, hypervolume "
                       f"{final:.5g} ({study['wall_s']} s)", flush=True)  # fmt: skip
     summary = summarise(studies, args.budget)
-    overhead = decision_overhead(args.overhead_trials)
+    overhead = decision_overhead(args.overhead_trials) if args.overhead_trials else {}
     ray.shutdown()
     plot_path = (SMOKE_DIR / "search_efficiency.png") if args.smoke else PLOT
     plot(summary, plot_path, args.budget)
@@ -411,7 +442,7 @@ def main() -> None:
         folder = ROOT / "runs" / "bench_search_confirm"
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
-        pair = confirm(args.budget, 0, folder)
+        pair = confirm(args.budget, 0, folder, args.startup_trials)
         real = pair["tpe+moasha"]["hypervolume"] > pair["random+fifo"]["hypervolume"]
         replayed = summary.get("tpe+moasha", {}).get("final_hypervolume_median", 0.0) > summary.get(
             "random+fifo", {}

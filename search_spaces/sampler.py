@@ -101,14 +101,17 @@ class RebuildableSampler(BaseSampler):
 
 
 def sampler_recipe(
-    name: str, *, seed: int, population_size: int | None = None
+    name: str, *, seed: int, population_size: int | None = None,
+    startup_trials: int | None = None,
 ) -> Callable[[], BaseSampler]:
     """The picklable recipe of the sampler ``name`` (one of ``schema.SAMPLERS``), seeded.
 
     ``tpe`` is multivariate (the joint density of the parameters, not one per parameter)
     with the constant liar (running trials count as poor, so parallel trials spread out);
     ``gp`` is Optuna's Gaussian-process sampler (multi-objective via its log-EHVI
-    acquisition); ``nsga2`` optionally with its generation size."""
+    acquisition); ``nsga2`` optionally with its generation size. ``startup_trials``: how
+    many random draws tpe and gp make before their model (Optuna's default, 10, is most of
+    a short study's trials)."""
     samplers = optuna.samplers
     if name == "nsga2":
         if population_size:
@@ -127,6 +130,8 @@ def sampler_recipe(
 
 
 def build_sampler(
-    name: str, *, seed: int, population_size: int | None = None
+    name: str, *, seed: int, population_size: int | None = None,
+    startup_trials: int | None = None,
 ) -> RebuildableSampler:
-    return RebuildableSampler(sampler_recipe(name, seed=seed, population_size=population_size))
+    return RebuildableSampler(sampler_recipe(name, seed=seed, population_size=population_size,
+                                             startup_trials=startup_trials))  # fmt: skip

@@ -52,9 +52,11 @@ _SEARCH_DEFAULTS: dict[str, Any] = {"sampler": None, "num_samples": None, "budge
                                     "max_concurrent": 2, "scheduler": "fifo", "seed": 0,
                                     "max_failures": 1, "population_size": None,
                                     "min_resource": None, "max_resource": None,
-                                    "reduction_factor": None}  # fmt: skip
+                                    "reduction_factor": None,
+                                    "startup_trials": None}  # fmt: skip
 DEFAULT_NUM_SAMPLES = 8  # without a budget
-MOASHA_DEFAULTS = {"min_resource": 1, "reduction_factor": 3.0}  # max_resource: the longest trial
+# min_resource: the methods' first telling report; max_resource: the longest trial
+MOASHA_DEFAULTS = {"reduction_factor": 3.0}
 
 
 class SpaceError(ValueError):
@@ -119,6 +121,7 @@ class SearchSettings:
     min_resource: int | None = None
     max_resource: int | None = None
     reduction_factor: float | None = None
+    startup_trials: int | None = None  # tpe and gp: random draws before the model (Optuna: 10)
     reports: tuple[int, int] = (1, 1)
 
     def rungs(self) -> tuple[int, ...]:
@@ -236,15 +239,17 @@ def _check_settings(
     constants: Mapping[str, Any],
     fixed: Mapping[str, Any],
     params: Sequence[tuple[str, Param]],
-) -> tuple[int, int]:
+) -> tuple[int, int, int]:
     """Build the method's trial at its fixed values, then at both bounds (every choice) of
     each parameter: the domains are checked by the dataclasses themselves, once, here.
 
     Returns the fewest and most reports a trial makes (its fidelity range, for the
     scheduler and the budget), over the trials built here and the ones with every numeric
-    parameter at its low and at its high end (where those build)."""
+    parameter at its low and at its high end (where those build), and the latest first
+    telling report among them (the default first rung)."""
     where = "trial"
     reports: list[int] = []
+    telling: list[int] = []
 
     def attempt(values: Mapping[str, Any]) -> str | None:
         try:
@@ -252,6 +257,7 @@ def _check_settings(
         except ValueError as exc:
             return str(exc).removeprefix(where).lstrip(".: ")
         reports.append(method.reports(trial.train, trial.config))
+        telling.append(method.first_telling_report(trial.train, trial.config))
         return None
 
     problem = attempt(fixed)
@@ -272,10 +278,22 @@ def _check_settings(
             problem = attempt({**fixed, param.name: value})
             if problem is not None:
                 raise ctx.fail(f"{key}.{bound}", problem.removeprefix(f"{param.name}: "))
+    # the fidelity range from trials that draw every parameter: every numeric one at its
+    # low end, then at its high end, each with every choice of each categorical
+    reports.clear()
+    telling.clear()
     numeric = [p for _, p in params if p.kind != "categorical"]
-    for end in (0, 1):  # every numeric parameter at once at its low, then its high end
-        attempt({**fixed, **{p.name: p.values()[end][1] for p in numeric}})
-    return min(reports), max(reports)
+    choices = [p for _, p in params if p.kind == "categorical"]
+    for end in (0, 1):
+        ends = {p.name: p.values()[end][1] for p in numeric}
+        firsts = {p.name: p.choices[0] for p in choices}
+        for varied in choices or [None]:
+            for choice in varied.choices if varied is not None else [None]:
+                drawn = {**firsts, **({varied.name: choice} if varied is not None else {})}
+                attempt({**fixed, **ends, **drawn})
+    if not reports:  # no complete draw builds (a rule across parameters): the fixed trial
+        attempt(fixed)
+    return min(reports), max(reports), max(telling)
 
 
 def space_from_mapping(data: Any, source: str, base: Path | None = None) -> SearchSpace:
@@ -339,6 +357,7 @@ def space_from_mapping(data: Any, source: str, base: Path | None = None) -> Sear
         params += [(f"{prefix}.{p.name}", p) for p in space[name]]
         ranges.append(_check_settings(ctx, get_method(name), constants, own_fixed, params))
     reports = (min(r[0] for r in ranges), max(r[1] for r in ranges))
+    first_rung = max(r[2] for r in ranges)
     result = SearchSpace(
         methods=methods,
         model=model,
@@ -347,7 +366,7 @@ def space_from_mapping(data: Any, source: str, base: Path | None = None) -> Sear
         fixed=fixed,
         shared=shared,
         space=space,
-        search=_search(ctx, data.get("search") or {}, len(objectives), reports),
+        search=_search(ctx, data.get("search") or {}, len(objectives), reports, first_rung),
         resources=_resources(ctx, data.get("resources") or {}),
         source=source,
     )
@@ -427,7 +446,8 @@ def _integer(ctx: _Ctx, key: str, value: Any, least: int) -> int:
     return value
 
 
-def _search(ctx: _Ctx, raw: Any, objectives: int, reports: tuple[int, int]) -> SearchSettings:
+def _search(ctx: _Ctx, raw: Any, objectives: int, reports: tuple[int, int],
+            first_rung: int = 1) -> SearchSettings:  # fmt: skip
     if not isinstance(raw, Mapping):
         raise ctx.fail("search", f"expected a mapping, got {raw!r}")
     unknown = sorted(set(raw) - set(_SEARCH_DEFAULTS))
@@ -474,6 +494,11 @@ def _search(ctx: _Ctx, raw: Any, objectives: int, reports: tuple[int, int]) -> S
             "search.budget",
             "the asha scheduler does not count a budget; use fifo or moasha, or num_samples",
         )
+    if values["startup_trials"] is not None:
+        _integer(ctx, "startup_trials", values["startup_trials"], 1)
+        if values["sampler"] not in ("tpe", "gp"):
+            raise ctx.fail("search.startup_trials", "only the tpe and gp samplers have startup "
+                           f"trials (nsga2: population_size), not {values['sampler']}")
     fewest, most = reports
     rung_keys = ("min_resource", "max_resource", "reduction_factor")
     if values["scheduler"] != "moasha":
@@ -483,7 +508,7 @@ def _search(ctx: _Ctx, raw: Any, objectives: int, reports: tuple[int, int]) -> S
                            f"scheduler is {values['scheduler']}")  # fmt: skip
     else:
         values["min_resource"] = _integer(ctx, "min_resource", values["min_resource"]
-                                          or MOASHA_DEFAULTS["min_resource"], 1)  # fmt: skip
+                                          or first_rung, 1)  # fmt: skip
         values["max_resource"] = _integer(ctx, "max_resource", values["max_resource"] or most, 1)
         factor = values["reduction_factor"] or MOASHA_DEFAULTS["reduction_factor"]
         if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 1 \

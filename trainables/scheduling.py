@@ -100,11 +100,12 @@ class StudyScheduler(FIFOScheduler):
         fidelity = int(result.get(FIDELITY, 0))
         ledger = self.ledger
         ledger.reported[trial_id] = max(ledger.reported.get(trial_id, 0), fidelity)
-        finishing = fidelity >= int(result.get(m.PLANNED_REPORTS, math.inf))
-        if ledger.rungs is not None and not finishing:
+        planned = result.get(m.PLANNED_REPORTS)
+        finishing = planned is not None and fidelity >= int(planned)
+        if ledger.rungs is not None:  # a trial at its last report is recorded, not stopped
             values = [_objective(result, metric) for metric in self.metrics]
             decision = ledger.rungs.on_result(trial_id, fidelity, values)
-            if not decision.keep:
+            if not decision.keep and not finishing:
                 ledger.stopped[trial_id] = {"reason": "moasha", "rung": decision.rung,
                                             "position": decision.position,
                                             "recorded": decision.recorded}  # fmt: skip

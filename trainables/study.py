@@ -60,6 +60,7 @@ def study_search(space: SearchSpace, options: StudyOptions) -> ray_adapter.Searc
             space.search.sampler,
             seed=space.search.seed,
             population_size=space.search.population_size,
+            startup_trials=space.search.startup_trials,
         ),
         num_samples=options.num_samples or space.search.num_samples,
         max_concurrent=options.max_concurrent or space.search.max_concurrent,

@@ -69,6 +69,8 @@ BAD = {
                                r"search\.budget: must be an integer of at least one trial's minimum \(28 reports\), got 3"),
     "budget below the first rung": (_bad(search={"scheduler": "moasha", "min_resource": 2, "budget": 1}),
                                     r"search\.budget: .*\(2 reports, the first rung\), got 1"),
+    "startup trials of nsga2": (_bad(search={"sampler": "nsga2", "startup_trials": 4}),
+                                r"search\.startup_trials: only the tpe and gp samplers have startup trials"),
     "asha with two objectives": (_bad(search={"scheduler": "asha"}), r"search\.scheduler: asha ranks trials by one metric"),
     "population without nsga2": (_bad(search={"sampler": "tpe", "population_size": 4}), r"search\.population_size: only the nsga2 sampler"),
     "population of one": (_bad(search={"population_size": 1}), r"search\.population_size: must be an integer >= 2"),
@@ -212,3 +214,15 @@ def test_missing_and_malformed_files(tmp_path) -> None:
     (tmp_path / "bad.yaml").write_text("method: [lth\n")
     with pytest.raises(SpaceError, match=r"bad\.yaml:\d+: malformed YAML"):
         load_space(tmp_path / "bad.yaml")
+
+
+def test_moasha_defaults_come_from_the_methods(tmp_path) -> None:
+    """The first rung is the methods' first telling report (LTH: the first epoch after its
+    first prune, epochs + 1), the last the space's longest trial."""
+    data = _bad(search={"scheduler": "moasha", "budget": 40})
+    data["space"] = {**data["space"], "rounds": {"type": "int", "low": 1, "high": 3}}
+    space = load_space(_write(tmp_path, data))
+    search = space.search
+    assert search.min_resource == 3 and search.max_resource == 2 * (3 + 1)
+    assert search.reports == (2 * 2, 2 * 4) and search.reduction_factor == 3.0
+    assert search.rungs() == (3,) and search.num_samples is None and search.budget == 40

@@ -245,5 +245,6 @@ METHODS = (
         fidelity="an epoch of a round (round 0 dense, then one round per prune)",
         reports=lambda train, lth: train.epochs * (lth.rounds + 1),
         check=check_rewind,
+        first_telling_report=lambda train, lth: train.epochs + 1,  # round 1's first epoch
     ),
 )

@@ -33,7 +33,11 @@ class Method:
     config)``, a checkpoint relative to ``train.out`` written before that report.
     ``resume_files(out)`` are the files (relative to ``out``) that let an interrupted run
     continue. ``fidelity`` says what one report is;
-    ``reports(train, config)`` how many a full run makes (the budget a scheduler sees).
+    ``reports(train, config)`` how many a full run makes (the budget a scheduler sees);
+    ``first_telling_report(train, config)`` the first report whose figures say something
+    about the trial's outcome (LTH's round 0 only retrains the dense start, so its reports
+    cannot tell one pruning schedule from another): the default first rung of early
+    stopping.
     """
 
     name: str
@@ -46,6 +50,7 @@ class Method:
     fidelity: str
     reports: Callable[[TrainConfig, Any], int]
     check: Callable[[TrainConfig, Any], None] | None = None  # rules across settings
+    first_telling_report: Callable[[TrainConfig, Any], int] = lambda train, config: 1
 
     @property
     def settings(self) -> tuple[Setting, ...]:
