@@ -101,7 +101,10 @@ class RebuildableSampler(BaseSampler):
 
 
 def sampler_recipe(
-    name: str, *, seed: int, population_size: int | None = None,
+    name: str,
+    *,
+    seed: int,
+    population_size: int | None = None,
     startup_trials: int | None = None,
 ) -> Callable[[], BaseSampler]:
     """The picklable recipe of the sampler ``name`` (one of ``schema.SAMPLERS``), seeded.
@@ -130,7 +133,10 @@ def sampler_recipe(
 
 
 def build_sampler(
-    name: str, *, seed: int, population_size: int | None = None,
+    name: str,
+    *,
+    seed: int,
+    population_size: int | None = None,
     startup_trials: int | None = None,
 ) -> RebuildableSampler:
     return RebuildableSampler(sampler_recipe(name, seed=seed, population_size=population_size,

@@ -497,8 +497,11 @@ def _search(ctx: _Ctx, raw: Any, objectives: int, reports: tuple[int, int],
     if values["startup_trials"] is not None:
         _integer(ctx, "startup_trials", values["startup_trials"], 1)
         if values["sampler"] not in ("tpe", "gp"):
-            raise ctx.fail("search.startup_trials", "only the tpe and gp samplers have startup "
-                           f"trials (nsga2: population_size), not {values['sampler']}")
+            raise ctx.fail(
+                "search.startup_trials",
+                "only the tpe and gp samplers have startup "
+                f"trials (nsga2: population_size), not {values['sampler']}",
+            )
     fewest, most = reports
     rung_keys = ("min_resource", "max_resource", "reduction_factor")
     if values["scheduler"] != "moasha":
