@@ -287,10 +287,9 @@ def _check_settings(
     for end in (0, 1):
         ends = {p.name: p.values()[end][1] for p in numeric}
         firsts = {p.name: p.choices[0] for p in choices}
-        for varied in choices or [None]:
-            for choice in varied.choices if varied is not None else [None]:
-                drawn = {**firsts, **({varied.name: choice} if varied is not None else {})}
-                attempt({**fixed, **ends, **drawn})
+        draws = [{**firsts, p.name: c} for p in choices for c in p.choices] or [firsts]
+        for drawn in draws:
+            attempt({**fixed, **ends, **drawn})
     if not reports:  # no complete draw builds (a rule across parameters): the fixed trial
         attempt(fixed)
     return min(reports), max(reports), max(telling)
