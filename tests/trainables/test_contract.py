@@ -90,10 +90,14 @@ def test_trainable_contract_under_real_ray(name, demo_spec, teacher, tmp_path, l
     (result,) = list(tuner.fit())
     assert result.error is None, result.error
     history = result.metrics_dataframe
-    # the first attempt reported epoch 0 and died; the restart resumed, not restarted
-    assert history["restored"].tolist()[0] == 0.0 and history["restored"].tolist()[-1] == 1.0
+    # the first attempt reported once and died; the restart resumed after that report, not
+    # from the start (whether Tune keeps the failed attempt's rows in the trial's history
+    # varies between runs, so only the restored rows are relied on)
+    resumed = history[history["restored"] == 1.0]
+    assert len(resumed) and resumed["training_iteration"].min() == 2
+    assert (history[history["restored"] == 0.0]["training_iteration"] == 1).all()
     if name in ("train", "kd", "kd_gan"):
-        assert history[m.EPOCH].tolist() == [0.0, 1.0]
+        assert resumed[m.EPOCH].tolist() == [1.0]
     final = result.metrics
     for key in (m.MAP50, m.MACS, m.MACS_416, m.PARAMS, m.STORAGE_MB, m.SPARSITY, m.LATENCY_MS,
                 m.EPOCH):  # fmt: skip
