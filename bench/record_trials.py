@@ -50,9 +50,14 @@ def recording_space(out: Path, trials: int, seed: int, smoke: dict[str, Any]) ->
     )
     if smoke:
         data["fixed"]["epochs"] = 1
-    search = {k: v for k, v in data["search"].items() if k not in ("population_size", "budget")}
-    search.update(sampler="random", scheduler="none", seed=seed, num_samples=trials)
-    data["search"] = search
+    data["search"] = {
+        "sampler": "random",
+        "scheduler": "fifo",
+        "seed": seed,
+        "num_samples": trials,
+        "max_concurrent": data["search"]["max_concurrent"],
+        "max_failures": data["search"]["max_failures"],
+    }
     path = out / "record.yaml"
     path.write_text(yaml.safe_dump(data))
     return path

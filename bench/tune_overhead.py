@@ -64,9 +64,16 @@ def space_file(out: Path, sampler: str, seed: int, trials: int, img_size: int | 
         data["fixed"]["img_size"] = img_size
     if SMOKE:
         data["fixed"]["epochs"] = SMOKE["epochs"]
-    data["search"].update(sampler=sampler, seed=seed, num_samples=trials)
-    if sampler != "nsga2":
-        data["search"].pop("population_size", None)
+    # the overhead study: a trial count, no budget, NSGA-II with a population of 4
+    data["search"] = {
+        "sampler": sampler,
+        "seed": seed,
+        "num_samples": trials,
+        "max_concurrent": 2,
+        "scheduler": "fifo",
+        "max_failures": 1,
+        **({"population_size": 4} if sampler == "nsga2" else {}),
+    }
     path = out / f"{sampler}_{seed}.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
