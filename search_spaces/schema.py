@@ -251,13 +251,15 @@ def _check_settings(
     reports: list[int] = []
     telling: list[int] = []
 
-    def attempt(values: Mapping[str, Any]) -> str | None:
+    def attempt(values: Mapping[str, Any], *, complete: bool = False) -> str | None:
+        """The build's problem, or None; a ``complete`` draw's fidelity is recorded."""
         try:
             trial = build_trial(method, {**constants, **values}, out="<check>", where=where)
         except ValueError as exc:
             return str(exc).removeprefix(where).lstrip(".: ")
-        reports.append(method.reports(trial.train, trial.config))
-        telling.append(method.first_telling_report(trial.train, trial.config))
+        if complete:
+            reports.append(method.reports(trial.train, trial.config))
+            telling.append(method.first_telling_report(trial.train, trial.config))
         return None
 
     problem = attempt(fixed)
@@ -280,8 +282,6 @@ def _check_settings(
                 raise ctx.fail(f"{key}.{bound}", problem.removeprefix(f"{param.name}: "))
     # the fidelity range from trials that draw every parameter: every numeric one at its
     # low end, then at its high end, each with every choice of each categorical
-    reports.clear()
-    telling.clear()
     numeric = [p for _, p in params if p.kind != "categorical"]
     choices = [p for _, p in params if p.kind == "categorical"]
     for end in (0, 1):
@@ -289,9 +289,9 @@ def _check_settings(
         firsts = {p.name: p.choices[0] for p in choices}
         draws = [{**firsts, p.name: c} for p in choices for c in p.choices] or [firsts]
         for drawn in draws:
-            attempt({**fixed, **ends, **drawn})
+            attempt({**fixed, **ends, **drawn}, complete=True)
     if not reports:  # no complete draw builds (a rule across parameters): the fixed trial
-        attempt(fixed)
+        attempt(fixed, complete=True)
     return min(reports), max(reports), max(telling)
 
 

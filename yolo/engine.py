@@ -17,12 +17,13 @@ from typing import Any, cast
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from yolo.callbacks import Callback, Step
 from yolo.data.dataset import DetectionDataset
 from yolo.data.loader import create_dataloader, set_loader_epoch
-from yolo.data.spec import load_spec
+from yolo.data.spec import DatasetSpec, load_spec
 from yolo.ema import ModelEMA
 from yolo.evaluation import Evaluation, evaluate
 from yolo.io import check_same_classes, load_checkpoint, read_darknet_weights, save_checkpoint
@@ -99,6 +100,16 @@ def build_model(config: TrainConfig, anchors: Sequence[Sequence[float]] | None,
     return model
 
 
+def validation_loader(config: TrainConfig, spec: DatasetSpec) -> DataLoader:
+    """The loader a run validates on: ``val_split``, or the test split where the spec has
+    no such split."""
+    val_split = config.val_split if spec.splits.get(config.val_split) else "test"
+    return create_dataloader(
+        spec, val_split, img_size=config.img_size, batch_size=config.batch_size * 2,
+        workers=config.workers, cache=config.cache, seed=config.seed,
+    )  # fmt: skip
+
+
 class Trainer:
     """Train a detector on a dataset spec; see :class:`TrainConfig` for the settings."""
 
@@ -123,11 +134,7 @@ class Trainer:
             pin_memory=self.device.type == "cuda", cache=config.cache, seed=config.seed,
             multi_scale=self._multi_scale_range() if config.multi_scale else None,
         )  # fmt: skip
-        val_split = config.val_split if spec.splits.get(config.val_split) else "test"
-        self.val_loader = create_dataloader(
-            spec, val_split, img_size=config.img_size, batch_size=config.batch_size * 2,
-            workers=config.workers, cache=config.cache, seed=config.seed,
-        )  # fmt: skip
+        self.val_loader = validation_loader(config, spec)
         self.names = cast(DetectionDataset, self.train_loader.dataset).names
         torch.manual_seed(config.seed)
         if model is None:

@@ -10,9 +10,8 @@ the model, the data and the size only, so studies of the same start are comparab
 
 from __future__ import annotations
 
-from yolo.data.loader import create_dataloader
 from yolo.data.spec import load_spec
-from yolo.engine import build_model, evaluate, select_device
+from yolo.engine import build_model, evaluate, select_device, validation_loader
 from yolo.metrics import names as m
 from yolo.metrics.profile import model_costs
 from yolo.train_config import TrainConfig
@@ -24,9 +23,7 @@ def starting_point(train: TrainConfig, *, latency_runs: int) -> dict[str, float]
     spec = load_spec(train.data)
     names = list(spec.names)
     model = build_model(train, spec.anchors, names)
-    split = train.val_split if spec.splits.get(train.val_split) else "test"
-    loader = create_dataloader(spec, split, img_size=train.img_size,
-                               batch_size=train.batch_size * 2, workers=0)  # fmt: skip
+    loader = validation_loader(train, spec)
     device = select_device(train.device)
     evaluation = evaluate(model.to(device).eval(), loader, metric=train.metric, device=device)
     result = evaluation.result
