@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
+import importlib.metadata
 import json
 import os
 import platform
@@ -24,12 +26,44 @@ def machine() -> dict[str, object]:
     }
 
 
+LOCK = Path(__file__).resolve().parent.parent / "requirements.lock"
+KEY_PACKAGES = ("torch", "numpy", "ray", "optuna", "mlflow", "onnxruntime")
+
+
+def environment() -> dict[str, object]:
+    """The lock the figures were measured under (its sha256, and whether the running venv
+    matches it) and the versions that move figures, so a figure can be traced to an install."""
+    versions: dict[str, str | None] = {}
+    for name in KEY_PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    pins = {}
+    if LOCK.is_file():
+        for line in LOCK.read_text().splitlines():
+            name, sep, version = line.partition("==")
+            if sep and not line.startswith("#"):
+                pins[name.strip().lower()] = version.strip()
+    matches = all(
+        pins.get(name) in (None, version.split("+")[0])  # torch's local tag: +cpu, +cu124
+        for name, version in versions.items()
+        if version
+    )
+    return {
+        "lock_sha256": hashlib.sha256(LOCK.read_bytes()).hexdigest() if LOCK.is_file() else None,
+        "venv_matches_lock": matches if pins else None,
+        "versions": versions,
+    }
+
+
 def write_results(path: Path, command: str, body: dict[str, Any]) -> None:
     """Write ``body`` with the command, UTC date and machine as pretty JSON."""
     payload = {
         "command": command,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine(),
+        "environment": environment(),
         **body,
     }
     path.parent.mkdir(parents=True, exist_ok=True)

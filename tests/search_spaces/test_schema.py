@@ -46,7 +46,7 @@ def _bad(**changes):
 
 
 BAD = {
-    "unknown method": (_bad(method="prune"), r"method: unknown method 'prune'; valid methods: cs, kd, kd_gan, lth, train"),
+    "unknown method": (_bad(method="prune"), r"method: unknown method 'prune'; valid methods: cs, kd, kd_gan, lth, structured, train"),
     "parameter the trainable does not accept": (
         _bad(space={"rat": {"type": "float", "low": 0, "high": 1}}),
         r"space\.rat: method lth does not take it; allowed: .*rate"),

@@ -28,6 +28,7 @@ METHOD_CONFIG = {
     "train": {},
     "lth": {"rate": 0.5, "rounds": 1, "rewind_epoch": 0},
     "cs": {"rounds": 1, "final_temperature": 20.0, "penalty": 1e-4, "rewind_epoch": 0},
+    "structured": {"target_macs": 0.6, "round_to": 2, "steps": 1},
     "kd": {"hints": "8:8,13:13", "mu": 0.5, "cls_function": "softmax"},
     "kd_gan": {"second_stage": 1, "d_kernel_size": [3, 1], "adv_weight": 0.5},
 }

@@ -25,68 +25,10 @@ from typing import cast
 
 import torch
 
+from yolo.compress.channel_graph import Channel, ChannelGraph, channel_graph, find_root
 from yolo.config import ConvBlock
 from yolo.layers import ConvBNAct
 from yolo.model import Darknet
-
-Channel = tuple[int, int]  # (conv block index, output channel)
-Terms = frozenset  # the conv channels summed into one stream position
-
-
-@dataclasses.dataclass
-class _Graph:
-    origin: list[list[Terms | None]]  # per block, per output position: its terms
-    readers: list[tuple[int, int | None, Terms]]  # (block, input position or None, terms)
-    group: dict[Channel, Channel]  # union-find parent: channels tied by shortcuts
-
-
-def _find(group: dict[Channel, Channel], c: Channel) -> Channel:
-    while group.setdefault(c, c) != c:
-        group[c] = group[group[c]]
-        c = group[c]
-    return c
-
-
-def _graph(model: Darknet) -> _Graph:
-    origin: list[list[Terms | None]] = []
-    readers: list[tuple[int, int | None, Terms]] = []
-    group: dict[Channel, Channel] = {}
-    network_input: list[Terms | None] = [None] * model.cfg.net.channels
-    for i, (block, shape) in enumerate(zip(model.cfg.blocks, model.shapes)):
-        previous = origin[i - 1] if i else network_input
-        flow = block.flow()
-        if flow == "route":
-            origin.append([t for s in shape.sources for t in origin[s]])
-            continue
-        if flow == "same":
-            origin.append(list(previous))
-            continue
-        if flow == "shortcut":
-            merged: list[Terms | None] = []
-            for a, b in zip(previous, origin[shape.sources[0]]):
-                if a is None or b is None:
-                    for terms in (a, b):  # a live operand makes the other's channel needed
-                        if terms is not None:
-                            readers.append((i, None, terms))
-                    merged.append(None)
-                    continue
-                first = next(iter(a))
-                for c in (*a, *b):
-                    group[_find(group, c)] = _find(group, first)
-                merged.append(a | b)
-            origin.append(merged)
-            continue
-        usable = block.reads_each_channel()
-        streams = [previous] + [origin[s] for s in shape.sources]
-        for stream in streams:
-            for position, terms in enumerate(stream):
-                if terms is not None:
-                    readers.append((i, position if usable else None, terms))
-        if flow == "conv":
-            origin.append([frozenset({(i, c)}) for c in range(shape.out_channels)])
-        else:
-            origin.append([None] * shape.out_channels)
-    return _Graph(origin, readers, group)
 
 
 def _unit(model: Darknet, index: int) -> ConvBNAct:
@@ -124,17 +66,17 @@ def dead_channels(model: Darknet) -> dict[Channel, float]:
     return dead
 
 
-def removable_channels(model: Darknet, graph: _Graph | None = None) -> dict[Channel, float]:
+def removable_channels(model: Darknet, graph: ChannelGraph | None = None) -> dict[Channel, float]:
     """Dead channels whose whole shortcut group can go, with their constants."""
-    graph = graph or _graph(model)
+    graph = graph or channel_graph(model)
     dead = dead_channels(model)
     members: dict[Channel, list[Channel]] = {}
     for channel in list(dead) + list(graph.group):
-        members.setdefault(_find(graph.group, channel), []).append(channel)
+        members.setdefault(find_root(graph.group, channel), []).append(channel)
     ok = {root: all(c in dead for c in cs) for root, cs in members.items()}
     read = set()
     for consumer, position, terms in graph.readers:
-        root = _find(graph.group, next(iter(terms)))
+        root = find_root(graph.group, next(iter(terms)))
         read.add(root)
         block = model.cfg.blocks[consumer]
         value = sum(dead.get(t, 0.0) for t in terms)
@@ -143,22 +85,22 @@ def removable_channels(model: Darknet, graph: _Graph | None = None) -> dict[Chan
         elif block.padding and value != 0.0:
             ok[root] = False
     while True:  # a conv keeps one channel however dead: a layer of width 0 cannot run
-        removed = {c: dead[c] for c in dead
-                   if ok.get(_find(graph.group, c)) and _find(graph.group, c) in read}  # fmt: skip
+        roots = {c: find_root(graph.group, c) for c in dead}
+        removed = {c: dead[c] for c in dead if ok.get(roots[c]) and roots[c] in read}
         convs = [i for i, block in enumerate(model.cfg.blocks) if isinstance(block, ConvBlock)]
         widths = {i: _unit(model, i).conv.out_channels for i in convs}
         emptied = [i for i in convs if all((i, c) in removed for c in range(widths[i]))]
         if not emptied:
             return removed
         for i in emptied:
-            ok[_find(graph.group, (i, 0))] = False
+            ok[find_root(graph.group, (i, 0))] = False
 
 
 @torch.no_grad()
 def compact(model: Darknet, *, check_size: int = 64, atol: float = 1e-4) -> Darknet:
     """A smaller dense model with the same outputs (checked on a random input)."""
     model = model.eval()
-    graph = _graph(model)
+    graph = channel_graph(model)
     removed = removable_channels(model, graph)
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     blocks = list(model.cfg.blocks)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import cache
 
-from yolo.compress import cs, dense, distill, lth
+from yolo.compress import cs, dense, distill, lth, structured
 from yolo.compress.method import Method
 
-MODULES = (dense, lth, cs, distill)
+MODULES = (dense, lth, cs, structured, distill)
 
 
 @cache
