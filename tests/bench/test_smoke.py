@@ -20,6 +20,7 @@ SCRIPTS = {
     "train_demo.py": ("train_demo.json", ("results", "settings")),
     "trial_memory.py": ("trial_memory.json", ("models", "usable_share_of_gpu_memory")),
     "prune_demo.py": ("prune_demo.json", ("results", "overhead", "wall_seconds")),
+    "real_speed.py": ("real_speed.json", ("models", "threads", "latency_size")),
     "distill_demo.py": ("distill_demo.json", ("summary", "runs", "teacher")),
     "tune_overhead.py": ("tune_overhead.json", ("summary", "studies", "ray_start_s")),
     "record_trials.py": ("demo_trials.json", ("provenance", "params", "trials")),
@@ -49,6 +50,11 @@ def test_bench_script_smoke(script: str, tmp_path) -> None:
         assert not (tmp_path / "bench").exists()
         return
     assert {"command", "date", "machine", *keys} <= set(payload)
+    if script == "real_speed.py":  # the keys the issue asks for, per model
+        trained = payload["models"][0]
+        assert {"ort_speedup_pruned", "map50_drop_pruned", "ort_speedup_int8_over_pruned",
+                "map50_drop_int8", "commands"} <= set(trained)  # fmt: skip
+        assert {"prune", "int8_64"} <= set(trained["commands"])
     if script == "search_efficiency.py":
         combos = payload["summary"]
         assert {"random+fifo", "tpe+moasha"} <= set(combos)

@@ -20,12 +20,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--compact", action="store_true",
         help="first remove all-zero filters (exactly, outputs checked): a smaller dense model",
     )  # fmt: skip
+    parser.add_argument(
+        "--int8", action="store_true",
+        help="onnx: static INT8 (QDQ, per-channel weights) calibrated on --calib",
+    )  # fmt: skip
+    parser.add_argument("--calib", help="--int8: dataset spec whose train images calibrate")
+    parser.add_argument("--calib-images", type=int, default=64, help="--int8: images calibrated on")
+    parser.add_argument("--calib-method", default="minmax",
+                        choices=("minmax", "entropy", "percentile"),
+                        help="--int8: ONNX Runtime's calibrator")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
     from yolo.compress.export import export_model
     from yolo.io import load_checkpoint
 
+    if args.int8 and (args.format != "onnx" or not args.calib):
+        raise ValueError("--int8 needs --format onnx and --calib DATA (a dataset spec)")
     checkpoint = load_checkpoint(args.checkpoint)
     img_size = args.img_size or int(checkpoint.metadata.get("img_size", ZOO_SIZE))
     model = checkpoint.model
@@ -37,6 +48,26 @@ def run(args: argparse.Namespace) -> int:
         model = compact(model)
         after = count_macs(model, img_size).dense
         print(f"compacted: dense MACs at {img_size} {before:,} -> {after:,}")
+    if args.int8:
+        import tempfile
+
+        from yolo.compress.onnx_runtime import read_metadata, write_metadata
+        from yolo.compress.quantize import quantize_int8
+        from yolo.data.spec import load_spec
+
+        load_spec(args.calib)  # a bad spec is named before the export starts
+        with tempfile.TemporaryDirectory() as folder:
+            float_onnx = Path(folder) / "float.onnx"
+            export_model(model, float_onnx, "onnx", img_size=img_size,
+                         metadata=checkpoint.metadata)  # fmt: skip
+            quantize_int8(float_onnx, args.out, data=args.calib, img_size=img_size,
+                          images=args.calib_images, calibrator=args.calib_method)  # fmt: skip
+            write_metadata(args.out, {**read_metadata(float_onnx), "int8": True,
+                                      "calibration": args.calib_method,
+                                      "calibration_images": args.calib_images})  # fmt: skip
+        size = args.out.stat().st_size
+        print(f"wrote {args.out} (onnx int8, {size / 2**20:.3f} MB)")
+        return 0
     size = export_model(model, args.out, args.format, img_size=img_size,
                         half=args.half, metadata=checkpoint.metadata)  # fmt: skip
     print(f"wrote {args.out} ({args.format}, {size / 2**20:.3f} MB)")

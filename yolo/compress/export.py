@@ -2,7 +2,9 @@
 
 - ``sparse``: the sparse model file of METHODS.md (its size is the reported storage).
 - ``dense``: cfg text + fp32 state dict, as a project checkpoint (no training state).
-- ``onnx``: the dense network through ``torch.onnx``; decoded boxes as the output.
+- ``onnx``: the dense network through ``torch.onnx``; decoded boxes as the output, the
+  class names and image size in its metadata; ``int8`` quantizes it
+  (:mod:`yolo.compress.quantize`).
 
 ``load_exported`` reads the first two back into an identical model.
 """
@@ -52,6 +54,11 @@ def export_model(
         opset_version=17,
         dynamo=False,
     )
+    from yolo.compress.onnx_runtime import write_metadata
+
+    meta = metadata or {}
+    write_metadata(out, {"names": meta.get("names"), "img_size": img_size,
+                         "method": meta.get("method")})  # fmt: skip
     return out.stat().st_size
 
 
