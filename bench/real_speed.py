@@ -33,12 +33,12 @@ from results_io import SMOKE_DIR, parse_with_smoke, smoke_inputs, write_results
 
 from yolo.compress.export import export_model
 from yolo.compress.filter_pruning import prune_filters
-from yolo.compress.onnx_runtime import OnnxDetector, session
 from yolo.data.loader import create_dataloader
 from yolo.engine import evaluate
 from yolo.io import load_checkpoint
 from yolo.metrics.profile import count_macs, count_params
 from yolo.model import Darknet
+from yolo.onnx_runtime import OnnxDetector, session
 from yolo.zoo import create_model
 
 ROOT = Path(__file__).resolve().parent.parent

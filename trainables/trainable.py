@@ -103,8 +103,11 @@ class StudyTrainable:
             key = (size, tuple(sorted((name, int(mask.sum())) for name, mask in masks.items())),
                    tuple(int(torch.count_nonzero(p)) for p in params.values()))  # fmt: skip
         if key != self._cost_key:
-            runs = self.trial.costs.latency_runs
-            self._cost_key, self._costs = key, model_costs(model, size, masks, latency_runs=runs)
+            costs = self.trial.costs
+            self._cost_key, self._costs = key, model_costs(
+                model, size, masks, latency_runs=costs.latency_runs,
+                latency_runtime=costs.latency_runtime, latency_threads=costs.latency_threads,
+            )  # fmt: skip
         return dict(self._costs)
 
     def report(self, trainer: Any, metrics: dict[str, float]) -> None:

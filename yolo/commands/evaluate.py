@@ -57,12 +57,12 @@ def _report(args: argparse.Namespace, evaluation: Any, images: int) -> None:
 
 def _evaluate_onnx(args: argparse.Namespace) -> int:
     """An exported ONNX model (float or INT8) on ONNX Runtime, scored like a checkpoint."""
-    from yolo.compress.onnx_runtime import OnnxDetector
     from yolo.data.dataset import DetectionDataset
     from yolo.data.loader import create_dataloader
     from yolo.data.spec import load_spec
     from yolo.engine import evaluate
     from yolo.io import check_same_classes
+    from yolo.onnx_runtime import OnnxDetector
 
     if not args.checkpoint.is_file():
         raise FileNotFoundError(f"ONNX model not found: {args.checkpoint}")

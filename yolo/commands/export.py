@@ -51,9 +51,9 @@ def run(args: argparse.Namespace) -> int:
     if args.int8:
         import tempfile
 
-        from yolo.compress.onnx_runtime import read_metadata, write_metadata
         from yolo.compress.quantize import quantize_int8
         from yolo.data.spec import load_spec
+        from yolo.onnx_runtime import read_metadata, write_metadata
 
         load_spec(args.calib)  # a bad spec is named before the export starts
         with tempfile.TemporaryDirectory() as folder:

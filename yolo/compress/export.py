@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from yolo.compress import sparse_format
 from yolo.io import load_checkpoint, save_checkpoint
 from yolo.model import Darknet
+from yolo.onnx_runtime import write_metadata, write_onnx
 from yolo.zoo import ZOO_SIZE, model_from_cfg_text
 
 FORMATS = ("sparse", "dense", "onnx")
@@ -43,34 +42,11 @@ def export_model(
     if fmt == "dense":
         save_checkpoint(out, model, metadata=metadata)
         return out.stat().st_size
-    example = torch.zeros(1, model.cfg.net.channels, img_size, img_size)
-    torch.onnx.export(
-        _Decoded(model).eval(),
-        (example,),
-        str(out),
-        input_names=["images"],
-        output_names=["detections"],
-        dynamic_axes={"images": {0: "batch"}, "detections": {0: "batch"}},
-        opset_version=17,
-        dynamo=False,
-    )
-    from yolo.compress.onnx_runtime import write_metadata
-
+    write_onnx(model, out, img_size, model.cfg.net.channels)
     meta = metadata or {}
     write_metadata(out, {"names": meta.get("names"), "img_size": img_size,
                          "method": meta.get("method")})  # fmt: skip
     return out.stat().st_size
-
-
-class _Decoded(torch.nn.Module):
-    """The model with one tensor in, decoded boxes out: what an ONNX graph should be."""
-
-    def __init__(self, model: Darknet) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.model(images, decode=True)
 
 
 def load_exported(path: str | Path) -> Darknet:

@@ -19,9 +19,11 @@ from typing import Any
 from yolo.compress.method import Method
 from yolo.data.transforms import AugmentConfig
 from yolo.loss import LossGains
-from yolo.metrics.profile import LATENCY_RUNS
+from yolo.metrics.profile import LATENCY_RUNS, LATENCY_RUNTIMES
 from yolo.settings import (
+    AT_LEAST_ONE,
     NON_NEGATIVE,
+    OneOf,
     Setting,
     check_fields,
     coerce,
@@ -39,6 +41,11 @@ class CostConfig:
     latency_runs: int = option(LATENCY_RUNS, "timed CPU runs per report (median); 0: latency "
                                "is not measured and cannot be an objective",
                                domain=NON_NEGATIVE)  # fmt: skip
+    latency_runtime: str = option("eager", "where latency_ms is measured: PyTorch eager or "
+                                  "the model's ONNX graph on ONNX Runtime CPU",
+                                  domain=OneOf(LATENCY_RUNTIMES))  # fmt: skip
+    latency_threads: int = option(1, "CPU threads latency_ms is measured with (a 1-CPU Ray "
+                                  "trial has 1)", domain=AT_LEAST_ONE)  # fmt: skip
 
     def __post_init__(self) -> None:
         check_fields(self)

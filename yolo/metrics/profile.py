@@ -155,6 +155,9 @@ def sparse_storage_mb(model: Darknet, *, half: bool = False) -> float:
     return len(sparse_format.encode(model.cfg_text, model.state_dict(), half=half)) / MB
 
 
+LATENCY_RUNTIMES = ("eager", "onnxruntime")
+
+
 def measure_latency_ms(
     model: nn.Module, img_size: int, *, runs: int = 10, warmup: int = 2, channels: int = 3
 ) -> float:
@@ -219,10 +222,14 @@ def model_costs(
     *,
     latency_runs: int = LATENCY_RUNS,
     warmup: int = 1,
+    latency_runtime: str = "eager",
+    latency_threads: int | None = None,
 ) -> dict[str, float]:
     """What the delivered model costs, by metric name: non-zero params, effective MACs at
     ``img_size`` and at the zoo size, sparse storage, sparsity, and the CPU latency when
-    ``latency_runs`` > 0 (absent otherwise: an unmeasured latency is not 0 ms).
+    ``latency_runs`` > 0 (absent otherwise: an unmeasured latency is not 0 ms), in PyTorch
+    eager or on ONNX Runtime (``latency_runtime``) with ``latency_threads`` threads (None:
+    torch's current count).
 
     The one cost function of trials, LTH and CS rounds, distillation and ``yct info``."""
     plain = delivered_copy(model, masks)
@@ -234,8 +241,25 @@ def model_costs(
         m.STORAGE_MB: sparse_storage_mb(plain),
         m.SPARSITY: sparsity(plain),
     }
-    if latency_runs > 0:
+    if latency_runs <= 0:
+        return costs
+    if latency_runtime not in LATENCY_RUNTIMES:
+        raise ValueError(f"latency_runtime must be one of {', '.join(LATENCY_RUNTIMES)}, "
+                         f"got '{latency_runtime}'")  # fmt: skip
+    threads = latency_threads or torch.get_num_threads()
+    if latency_runtime == "onnxruntime":
+        from yolo.onnx_runtime import model_latency_ms
+
+        costs[m.LATENCY_MS] = model_latency_ms(plain, img_size, threads=threads,
+                                               runs=latency_runs, warmup=warmup,
+                                               channels=channels)  # fmt: skip
+        return costs
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
         costs[m.LATENCY_MS] = measure_latency_ms(
             plain, img_size, runs=latency_runs, warmup=warmup, channels=channels
         )
+    finally:
+        torch.set_num_threads(before)
     return costs

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from yct.cli import main
-from yolo.compress.onnx_runtime import OnnxDetector, read_metadata
 from yolo.compress.quantize import head_nodes
 from yolo.data.spec import load_spec
 from yolo.io import save_checkpoint
+from yolo.onnx_runtime import OnnxDetector, read_metadata
 from yolo.zoo import create_model
 
 

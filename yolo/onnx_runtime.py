@@ -1,6 +1,7 @@
-"""An exported ONNX model (float or INT8) run on ONNX Runtime, as the rest of the code sees
-a model: ``OnnxDetector(images) -> decoded boxes``, so ``yct evaluate`` scores it exactly as
-it scores a checkpoint, and its latency is measured on the runtime a device would use.
+"""Models on ONNX Runtime: the one ONNX graph of a model (:func:`write_onnx`), an exported
+file (float or INT8) run as the rest of the code sees a model (``OnnxDetector(images) ->
+decoded boxes``, so ``yct evaluate`` scores it exactly as it scores a checkpoint), and its
+batch-1 latency on the runtime a device would use.
 
 The export writes the training metadata (class names, image size) into the ONNX file's
 ``metadata_props`` under :data:`METADATA_KEY`, so the file alone says what it detects.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,32 @@ import torch
 from torch import nn
 
 METADATA_KEY = "yct"
+OPSET = 17
+
+
+class _Decoded(nn.Module):
+    """The model with one tensor in, decoded boxes out: what an ONNX graph should be."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(images, decode=True)
+
+
+def write_onnx(model: nn.Module, out: str | Path, img_size: int,
+               channels: int = 3) -> None:  # fmt: skip
+    """The model's ONNX graph (opset 17, dynamic batch): images in, decoded boxes out."""
+    import warnings
+
+    example = torch.zeros(1, channels, img_size, img_size)
+    with warnings.catch_warnings():  # the legacy exporter's notices are not the user's
+        warnings.simplefilter("ignore")
+        torch.onnx.export(_Decoded(model).eval(), (example,), str(out),
+                          input_names=["images"], output_names=["detections"],
+                          dynamic_axes={"images": {0: "batch"}, "detections": {0: "batch"}},
+                          opset_version=OPSET, dynamo=False)  # fmt: skip
 
 
 def session(path: str | Path, *, threads: int) -> Any:
@@ -76,9 +104,21 @@ class OnnxDetector(nn.Module):
         return torch.from_numpy(np.asarray(output))
 
 
+def model_latency_ms(model: nn.Module, img_size: int, *, threads: int, runs: int,
+                     warmup: int = 3, channels: int = 3) -> float:  # fmt: skip
+    """Median batch-1 latency of ``model``'s ONNX graph on ORT CPU (a model's
+    ``latency_ms`` when a study says ``latency_runtime: onnxruntime``)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.onnx"
+        write_onnx(model, path, img_size, channels)
+        return ort_latency_ms(path, img_size, threads=threads, runs=runs, warmup=warmup)
+
+
 def ort_latency_ms(path: str | Path, img_size: int, *, threads: int, runs: int,
                    warmup: int = 3) -> float:  # fmt: skip
     """Median batch-1 latency of an ONNX file on ORT CPU after ``warmup`` runs."""
+    if runs < 1:
+        raise ValueError(f"latency runs must be >= 1, got {runs}")
     runner = session(path, threads=threads)
     name = runner.get_inputs()[0].name
     x = np.random.default_rng(0).random((1, 3, img_size, img_size), dtype=np.float32)
