@@ -6,7 +6,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-SHIPPED = ("train", "lth", "cs", "structured", "kd", "kd_gan", "demo")
+SHIPPED = ("train", "lth", "cs", "structured", "kd", "kd_gan", "demo", "speed")
 
 
 def shipped_path(name: str) -> Path:
