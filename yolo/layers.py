@@ -210,7 +210,10 @@ class DarknetMaxPool(nn.Module):
     """Max pooling as darknet does it: pad right/bottom by ``size - 1`` with -inf.
 
     With size 2 / stride 1 (YOLOv3-Tiny) this keeps the spatial size; with stride 2 on an
-    even input it is the plain 2x2 pool.
+    even input it is the plain 2x2 pool. The padding repeats the edge instead of writing
+    -inf: every window that reaches into the padding also holds the edge value it repeats,
+    so the maximum is the same, and the graph holds no infinity (an INT8 calibrator that
+    meets -inf gives the tensor a NaN scale, and the model 0 mAP).
     """
 
     def __init__(self, size: int, stride: int) -> None:
@@ -221,7 +224,7 @@ class DarknetMaxPool(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.pad:
             left = self.pad // 2
-            x = F.pad(x, (left, self.pad - left, left, self.pad - left), value=float("-inf"))
+            x = F.pad(x, (left, self.pad - left, left, self.pad - left), mode="replicate")
         return self.pool(x)
 
 

@@ -57,6 +57,9 @@ def session(path: str | Path, *, threads: int) -> Any:
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # warnings about unused initialisers are not the user's
+    # no busy-waiting between runs: an idle session's spinning threads would steal the
+    # cores from the one being timed (several sessions live side by side when interleaved)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 

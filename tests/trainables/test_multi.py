@@ -37,5 +37,5 @@ def test_a_key_no_method_takes_reaches_the_trial_check(demo_spec, tmp_path) -> N
 
 def test_unknown_method_fails_before_any_trial() -> None:
     with pytest.raises(ValueError, match="unknown method 'nas'; valid methods: cs, kd, kd_gan, "
-                                         "lth, train"):  # fmt: skip
+                                         "lth, structured, train"):  # fmt: skip
         StudyTrainable(("lth", "nas"))

@@ -151,13 +151,23 @@ def rewind_to(weights: dict[str, torch.Tensor], masks: Callback, trainer: Traine
 def round_report(
     trainer: Trainer, round_index: int, masks: dict[str, torch.Tensor]
 ) -> dict[str, float]:
-    """What a round ends with: remaining share, its costs (:func:`model_costs`), mAP."""
+    """What an LTH round ends with: remaining share of the prunable weights, then
+    :func:`round_summary`."""
     total = sum(v.numel() for v in masks.values())
     remaining = sum(int(v.sum()) for v in masks.values())
+    return round_summary(trainer, round_index, remaining / total if total else 1.0, masks)
+
+
+def round_summary(
+    trainer: Trainer, round_index: int, remaining: float,
+    masks: dict[str, torch.Tensor] | None = None,
+) -> dict[str, float]:  # fmt: skip
+    """A pruning round's (or step's) summary, the rows of ``yct prune``'s table: what
+    remains, the costs (:func:`model_costs`), the best and last mAP."""
     last = trainer.history[-1] if trainer.history else {}
     report = {
         m.ROUND: float(round_index),
-        "remaining": remaining / total if total else 1.0,
+        "remaining": remaining,
         **model_costs(trainer.eval_model, trainer.config.img_size, masks, latency_runs=0),
         "best_map50": float(trainer.best_fitness),
     }

@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 CALIBRATORS = ("minmax", "entropy", "percentile")
+# what runs in INT8: convs and what sits between them, so that ORT keeps tensors in INT8
+# from one conv to the next instead of dequantizing around every activation or concat
+QUANTIZED_OPS = ["Conv", "LeakyRelu", "Relu", "MaxPool", "Add", "Concat", "Resize", "Pad"]
 
 
 def head_nodes(model: Any) -> list[str]:
@@ -95,7 +98,8 @@ def quantize_int8(float_onnx: str | Path, out: str | Path, *, data: str | Path, 
         quantize_static(
             str(prepared), str(out), reader, quant_format=QuantFormat.QDQ, per_channel=True,
             activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-            nodes_to_exclude=head_nodes(model), calibrate_method=method,
+            op_types_to_quantize=QUANTIZED_OPS, nodes_to_exclude=head_nodes(model),
+            calibrate_method=method,
             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
         )  # fmt: skip
     return out

@@ -28,12 +28,11 @@ from torch import nn
 from yolo.callbacks import Callback, Step
 from yolo.compress.channel_groups import CRITERIA, layer_groups
 from yolo.compress.filter_pruning import SCOPES, narrowest_share, prune_filters, unreachable
-from yolo.compress.lth import TICKET, RoundTag
+from yolo.compress.lth import TICKET, RoundTag, round_summary
 from yolo.compress.method import Method
 from yolo.engine import Trainer
 from yolo.io import atomic_save, load_checkpoint, save_checkpoint
-from yolo.metrics import names as m
-from yolo.metrics.profile import count_macs, model_costs
+from yolo.metrics.profile import count_macs
 from yolo.settings import AT_LEAST_ONE, NON_NEGATIVE, UNIT_OPEN, OneOf, check_fields, option
 from yolo.train_config import TrainConfig
 
@@ -90,19 +89,6 @@ def step_share(config: StructuredConfig, step: int) -> float:
     return config.target_macs ** ((step + 1) / config.steps)
 
 
-def _step_report(trainer: Trainer, step: int, share: float) -> dict[str, float]:
-    last = trainer.history[-1] if trainer.history else {}
-    report = {
-        m.ROUND: float(step),
-        "remaining": share,
-        **model_costs(trainer.eval_model, trainer.config.img_size, latency_runs=0),
-        "best_map50": float(trainer.best_fitness),
-    }
-    if m.MAP50 in last:
-        report[m.MAP50] = float(last[m.MAP50])
-    return report
-
-
 def run_structured(
     train: TrainConfig,
     config: StructuredConfig,
@@ -156,7 +142,7 @@ def run_structured(
                                           progress=progress, log=log)  # fmt: skip
         trainer.run_to_end()
         share = count_macs(trainer.eval_model, train.img_size).dense / state["start_macs"]
-        report = _step_report(trainer, step, share)
+        report = round_summary(trainer, step, share)  # remaining: the MACs share
         state["reports"].append(report)
         if step == config.steps - 1:
             save_checkpoint(out / TICKET, trainer.eval_model,

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import onnx
+import onnx.numpy_helper
 import pytest
 import torch
 
@@ -36,6 +38,22 @@ def test_the_float_onnx_computes_what_the_checkpoint_does(checkpoint, tmp_path) 
     with torch.no_grad():
         expected = model.eval()(x, decode=True)
     assert (OnnxDetector(out)(x) - expected).abs().max().item() < 1e-3
+
+
+def test_the_graph_holds_no_infinity_for_a_calibrator_to_meet(checkpoint, tmp_path) -> None:
+    """Darknet's max-pool padding is -inf; as an ONNX constant it gave INT8 a NaN scale and
+    0 mAP. The edge-repeating padding computes the same maximum with finite values only."""
+    path, _, _ = checkpoint
+    out = tmp_path / "model.onnx"
+    assert main(["export", str(path), str(out), "--format", "onnx", "--img-size", "64"]) == 0
+    graph = onnx.load(str(out)).graph
+    values = [onnx.numpy_helper.to_array(t) for t in graph.initializer]
+    values += [onnx.numpy_helper.to_array(a.t) for n in graph.node if n.op_type == "Constant"
+               for a in n.attribute if a.name == "value"]  # fmt: skip
+    assert all(np.isfinite(v).all() for v in values if v.dtype.kind == "f")
+    pads = [n for n in graph.node if n.op_type == "Pad"]
+    assert pads and all(onnx.helper.get_attribute_value(a) == b"edge"
+                        for n in pads for a in n.attribute if a.name == "mode")  # fmt: skip
 
 
 def _evaluate_json(target, data, capsys) -> dict:
