@@ -358,6 +358,9 @@ class MobileBlock(Block):
     }  # fmt: skip
     required: ClassVar[frozenset[str]] = frozenset({"filters", "size", "expansion_ratio",
                                                     "activation"})  # fmt: skip
+    # the seed thesis' YOLOv3-Mobile cfgs write pad=1; its parser, like this one, always pads
+    # the depthwise conv by (size - 1) // 2, so the key is kept verbatim and means nothing
+    ignored: ClassVar[frozenset[str]] = frozenset({"pad"})
     filters: int
     size: int
     expansion_ratio: float

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import torch
 
 from tests.conftest import TINY_CFG
 from yolo.config import (
@@ -92,6 +93,22 @@ def test_custom_sections_parse() -> None:
     mobile = resolve_cfg("yolov3-mobile").blocks[1]
     assert isinstance(mobile, MobileBlock)
     assert (mobile.expansion_ratio, mobile.squeeze_excite, mobile.activation) == (1.0, 1, "relu")
+
+
+def test_a_thesis_mobile_section_with_pad_loads_as_without_it() -> None:
+    """The seed thesis' YOLOv3-Mobile cfgs carry pad=1 in every [mobile] section."""
+    plain = format_cfg(resolve_cfg("yolov3-mobile"))
+    with_pad = plain.replace("[mobile]\n", "[mobile]\npad=1\n")
+    assert with_pad.count("pad=1") > 10
+    cfg = parse_cfg(with_pad, source="thesis-mobile.cfg")
+    assert all(("pad", "1") in b.extras for b in cfg.blocks if isinstance(b, MobileBlock))
+    torch.manual_seed(0)
+    a = Darknet(parse_cfg(plain)).eval()
+    b = Darknet(cfg).eval()
+    b.load_state_dict(a.state_dict())
+    x = torch.rand(1, 3, 64, 64)
+    assert torch.equal(a(x), b(x))
+    assert "pad=1" in format_cfg(cfg)  # written back as it came
 
 
 def test_make_divisible_is_the_mobilenet_rounding() -> None:
