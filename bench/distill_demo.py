@@ -15,6 +15,7 @@ that already finished in --out is read back, not retrained; a run that fails is 
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 import time
@@ -115,6 +116,7 @@ def main() -> None:
     teacher_map = load_checkpoint(TEACHER).metadata.get("best_map50")
     jobs = [(s, m, seed, args.epochs, args.width, args.out)
             for seed in args.seeds for s in args.students for m in METHODS]  # fmt: skip
+    shutil.rmtree(args.out, ignore_errors=True)  # measured afresh, never resumed from before
     start = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as pool:
         runs = list(pool.map(run_one, *zip(*jobs)))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -125,6 +126,8 @@ def main() -> None:
                        out="", img_size=args.img_size, batch_size=16, accumulate=1, cache=True,
                        epochs=args.epochs, hyp=hyp)  # fmt: skip
     rate = round(1 - 0.1 ** (1 / args.rounds), 6)  # (1 - rate)^rounds = 10%
+    for name in ("lth_global", "lth_local", "cs", "overhead"):  # measured afresh, not resumed
+        shutil.rmtree(args.runs / name, ignore_errors=True)
     results: dict = {"dense": measure(args.teacher, args.data, args.img_size)}
     timings = {}
     for scope in ("global", "local"):

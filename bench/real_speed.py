@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -76,6 +77,19 @@ def median_ratio(slow: list[float], fast: list[float]) -> float:
     return round(statistics.median(a / b for a, b in zip(slow, fast)), 3)
 
 
+def ratio_quartiles(slow: list[float], fast: list[float]) -> list[float]:
+    """The first and third quartile of the per-round ratios: how far one round's ratio
+    strays from the median on this machine."""
+    q1, _, q3 = statistics.quantiles([a / b for a, b in zip(slow, fast)], n=4)
+    return [round(q1, 3), round(q3, 3)]
+
+
+def spread(times: list[float]) -> float:
+    """One runner's own noise: (90th - 10th percentile) / median of its latencies."""
+    deciles = statistics.quantiles(times, n=10)
+    return round((deciles[-1] - deciles[0]) / statistics.median(times), 3)
+
+
 def ort_runner(path: Path, img_size: int, threads: int) -> Any:
     runner = session(path, threads=threads)
     name = runner.get_inputs()[0].name
@@ -103,18 +117,28 @@ def latency_table(models: dict[str, Darknet], onnx: dict[str, Path], size: int,
         "ort_ms": {k: round(statistics.median(v), 2) for k, v in ort.items()},
         "eager_ms": {k: round(statistics.median(v), 2) for k, v in eager.items()},
     }
+    table["noise"] = {
+        "ort": {k: spread(v) for k, v in ort.items()},
+        "eager": {k: spread(v) for k, v in eager.items()},
+    }
+    quartiles: dict[str, list[float]] = {}
     if "pruned" in ort:
         table["ort_speedup_pruned"] = median_ratio(ort["dense"], ort["pruned"])
         table["eager_speedup_pruned"] = median_ratio(eager["dense"], eager["pruned"])
+        quartiles["ort_speedup_pruned"] = ratio_quartiles(ort["dense"], ort["pruned"])
+        quartiles["eager_speedup_pruned"] = ratio_quartiles(eager["dense"], eager["pruned"])
     if "int8" in ort:
         table["ort_speedup_int8_over_pruned"] = median_ratio(ort["pruned"], ort["int8"])
         table["ort_speedup_int8_over_dense"] = median_ratio(ort["dense"], ort["int8"])
+        quartiles["ort_speedup_int8_over_pruned"] = ratio_quartiles(ort["pruned"], ort["int8"])
+    table["ratio_quartiles"] = quartiles
     return table
 
 
 def trained_row(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     """The trained dense parent, its fine-tuned structured prune and that one's INT8."""
     pruned_dir = folder / "pruned"
+    shutil.rmtree(pruned_dir, ignore_errors=True)  # measured afresh, never resumed from before
     prune_cmd = run([YCT, "prune", "structured", str(args.dense), "--data", str(args.data),
                      "--img-size", str(args.train_size), "--epochs", str(args.finetune_epochs),
                      "--batch", "16", "--accumulate", "1", "--cache", "--hyp", str(args.hyp),

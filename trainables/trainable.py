@@ -26,10 +26,13 @@ from search_spaces.optuna_space import method_config
 from trainables import ray_adapter
 from trainables.mlflow_adapter import PER_CLASS_AP
 from yolo.callbacks import Callback
+from yolo.compress.delivery import INT8_FILE, ONNX_FILE, deliver
 from yolo.compress.registry import get_method
 from yolo.compress.trial import Trial, build_trial
 from yolo.metrics import names as m
 from yolo.metrics.profile import model_costs
+
+REPORTS_FILE = "reports_made.txt"  # travels with every checkpoint, so a restart counts on
 
 
 class Reporter(Callback):
@@ -58,6 +61,7 @@ class StudyTrainable:
         self.last_report_s = 0.0
         self._cost_key: tuple | None = None
         self._costs: dict[str, float] = {}
+        self.reports_made = 0  # by this trial, across restarts (REPORTS_FILE)
 
     def __call__(self, config: dict[str, Any]) -> None:
         name, values = method_config(config, self.methods)
@@ -65,7 +69,7 @@ class StudyTrainable:
         out = values.pop("out", "runs/trial")
         self.started = time.perf_counter()
         self.restored, self.context = False, {}  # a reused worker starts each trial afresh
-        self.last_report_s, self._cost_key = 0.0, None
+        self.last_report_s, self._cost_key, self.reports_made = 0.0, None, 0
         scratch = ray_adapter.scratch_dir()
         self.work = (scratch or Path(out)) / "work"
         self.trial = build_trial(method, values, out=str(self.work), where="trial config")
@@ -76,6 +80,8 @@ class StudyTrainable:
             if restored is not None:
                 shutil.copytree(restored, self.work, dirs_exist_ok=True)
                 self.restored = True
+        if (self.work / REPORTS_FILE).is_file():
+            self.reports_made = int((self.work / REPORTS_FILE).read_text())
         self.context["restored"] = float(self.restored)
         # the scheduler's yardstick: a report at this count is the trial's last
         self.context[m.PLANNED_REPORTS] = float(method.reports(self.trial.train, self.trial.config))
@@ -110,13 +116,28 @@ class StudyTrainable:
             )  # fmt: skip
         return dict(self._costs)
 
+    def delivered_figures(self, metrics: dict[str, float]) -> dict[str, float]:
+        """At the trial's last report, the ONNX deliverable the study asked for
+        (:func:`deliver`) and the figures measured on it; nothing before."""
+        assert self.trial is not None
+        trial = self.trial
+        if self.reports_made != self.context[m.PLANNED_REPORTS]:
+            return {}
+        checkpoint = self.work / trial.method.deliverable(trial.train, trial.config)
+        return deliver(checkpoint, self.work, trial.export, trial.train,
+                       float_map50=metrics.get(m.MAP50),
+                       latency_threads=trial.costs.latency_threads,
+                       latency_runs=trial.costs.latency_runs)  # fmt: skip
+
     def report(self, trainer: Any, metrics: dict[str, float]) -> None:
         started = time.perf_counter()
-        costs = self.cost_metrics(trainer)
+        self.reports_made += 1
+        (self.work / REPORTS_FILE).write_text(str(self.reports_made))
+        costs = {**self.cost_metrics(trainer), **self.delivered_figures(metrics)}
         result = {
-            **costs,
             **self.context,
             **metrics,
+            **costs,  # an INT8 delivery's mAP50 replaces the float model's
             "time_total_s": time.perf_counter() - self.started,
             # where a trial's time goes besides training (bench/tune_overhead.py adds them up)
             m.COST_TIME_S: time.perf_counter() - started,
@@ -140,7 +161,9 @@ class StudyTrainable:
         assert self.trial is not None
         trial = self.trial
         delivered = Path(trial.method.deliverable(trial.train, trial.config))
-        return [*trial.method.resume_files(self.work), delivered, Path(PER_CLASS_AP)]
+        exported = [Path(ONNX_FILE), Path(INT8_FILE)]  # where the study asked for them
+        return [*trial.method.resume_files(self.work), delivered, Path(PER_CLASS_AP),
+                Path(REPORTS_FILE), *exported]  # fmt: skip
 
     def snapshot(self) -> Path:
         """The checkpoint files in a fresh folder that Tune takes over: hard links where the

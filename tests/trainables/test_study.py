@@ -189,6 +189,9 @@ BEFORE_RAY = {
     "an objective no trial reports": (lambda d: d["objectives"].append(
         {"metric": "latency_ms", "mode": "min"}),
         "objectives[2].metric: latency_ms cannot be an objective: latency is not measured"),
+    "an int8 delivery timed on eager": (lambda d: d["fixed"].update(
+        export="int8", latency_runs=3), "latency_runtime: export int8 delivers a model that "
+        "only ONNX Runtime runs"),
 }  # fmt: skip
 
 
@@ -309,3 +312,34 @@ def test_a_moasha_study_stops_trials_early_and_keeps_its_budget(tmp_path, demo_s
     assert any(r.data.tags.get("stopped_at_rung") in ("1", "2") for r in stopped)
     # stopped trials still count: every run has its measured objectives
     assert all("map50" in r.data.metrics and "macs" in r.data.metrics for r in runs)
+
+
+def test_an_int8_study_delivers_and_measures_the_int8_model(tmp_path, demo_spec, capsys,
+                                                             fresh_ray) -> None:  # fmt: skip
+    """``fixed: {export: int8}``: each finished trial's last report is measured on its INT8
+    graph (mAP50, storage, latency on ONNX Runtime) and both graphs ride in its checkpoint."""
+    data = yaml.safe_load(_space(tmp_path, demo_spec).read_text())
+    data.update(method="train", space={"lr0": {"type": "loguniform", "low": 1e-3, "high": 1e-2}},
+                objectives=[{"metric": "map50", "mode": "max"},
+                            {"metric": "latency_ms", "mode": "min"}])  # fmt: skip
+    data["fixed"] = {"width": 0.25, "img_size": 64, "epochs": 1, "batch_size": 8,
+                     "warmup_epochs": 0.0, "latency_runs": 2, "latency_runtime": "onnxruntime",
+                     "export": "int8", "calib_images": 4}  # fmt: skip
+    data["search"] = {"sampler": "random", "num_samples": 2, "max_concurrent": 2, "seed": 0}
+    space = tmp_path / "int8.yaml"
+    space.write_text(yaml.safe_dump(data))
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    assert main(["tune", str(space), "--storage", str(tmp_path / "runs"), "--name", "q",
+                 "--mlflow-uri", uri]) == 0  # fmt: skip
+    from ray import tune
+
+    trials = tune.ExperimentAnalysis(str(tmp_path / "runs" / "q")).trials
+    assert len(trials) == 2
+    for t in trials:
+        result = t.last_result
+        assert result["map50"] == pytest.approx(result["map50_float"] - result["int8_map50_drop"])
+        assert result["latency_ms"] > 0
+        files = {p.name for p in Path(t.checkpoint.path).rglob("*.onnx")}
+        assert files == {"model.onnx", "model_int8.onnx"}
+        int8 = next(Path(t.checkpoint.path).rglob("model_int8.onnx"))
+        assert result["storage_mb"] == int8.stat().st_size / 1e6

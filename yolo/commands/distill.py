@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from yolo.commands.common import add_method_options, method_config
+from yolo.commands.run_settings import check_or_record
 from yolo.commands.train import add_train_options, build_config, read_config_file
 from yolo.compress.registry import get_method, methods_of_command
 from yolo.metrics import names as m
@@ -69,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
     method.validate(train, config)
     if not Path(config.teacher).is_file():
         raise FileNotFoundError(f"teacher checkpoint not found: {config.teacher}")
+    check_or_record(train.out, method.name, train, config)
     reports = method.run(train, config, progress=not args.quiet)
     last = reports[-1] if reports else {}
     out = Path(train.out)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from yolo.commands.common import add_method_options, method_config
+from yolo.commands.run_settings import check_or_record
 from yolo.commands.train import add_train_options, build_config, read_config_file
 from yolo.compress.lth import TICKET
 from yolo.compress.registry import get_method, methods_of_command
@@ -54,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     config = method_config(method, args, section)
     train = build_config(args, settings)
     method.validate(train, config)
+    check_or_record(train.out, method.name, train, config)
     reports = method.run(train, config, progress=not args.quiet)
     print(_table(reports))
     print(f"ticket: {Path(train.out) / TICKET}")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from yolo.compress.delivery import ExportConfig
 from yolo.compress.method import Method
 from yolo.data.transforms import AugmentConfig
 from yolo.loss import LossGains
@@ -58,6 +59,7 @@ _OWNERS: tuple[tuple[type, frozenset[str]], ...] = (
     (AugmentConfig, frozenset()),
     (LossGains, frozenset()),
     (CostConfig, frozenset()),
+    (ExportConfig, frozenset()),
 )
 
 
@@ -109,6 +111,7 @@ class Trial:
     train: TrainConfig
     config: Any  # the method's config dataclass, or None
     costs: CostConfig
+    export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
 
 
 def build_trial(method: Method, values: Mapping[str, Any], *, out: str, where: str) -> Trial:
@@ -142,11 +145,17 @@ def build_trial(method: Method, values: Mapping[str, Any], *, out: str, where: s
                   augment=AugmentConfig(**parts[AugmentConfig]))  # fmt: skip
         train = TrainConfig(**parts[TrainConfig], out=out, hyp=hyp)
         costs = CostConfig(**parts[CostConfig])
+        export = ExportConfig(**parts[ExportConfig])
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}") from None
+    if export.export == "int8" and costs.latency_runs and costs.latency_runtime != "onnxruntime":
+        raise ValueError(f"{where}.latency_runtime: export int8 delivers a model that only "
+                         "ONNX Runtime runs, so its latency_ms is timed there; set "
+                         "latency_runtime: onnxruntime (or latency_runs: 0), got "
+                         f"'{costs.latency_runtime}'")  # fmt: skip
     config = method.make_config(own, where)
     try:
         method.validate(train, config)
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}") from None
-    return Trial(method, train, config, costs)
+    return Trial(method, train, config, costs, export)

@@ -74,6 +74,17 @@ def test_prune_command(demo_spec, tmp_path, capsys) -> None:
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "| 1 | 0.5000 |" in out and (tmp_path / "ticket.pt").is_file()
+    # the same command again resumes the finished run; other settings are refused, not
+    # silently answered with the old run's ticket
+    ticket = (tmp_path / "ticket.pt").stat().st_mtime_ns
+    assert main(args) == 0 and "| 1 | 0.5000 |" in capsys.readouterr().out
+    other = [a if a != "0.5" else "0.6" for a in args]
+    assert main(other) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"yct prune: error: {tmp_path / 'run_settings.json'}: {tmp_path} holds a run "
+                   "started with other settings (lth.rate: 0.5 then, 0.6 now); run it with "
+                   "its own settings to resume it, or choose another --out")  # fmt: skip
+    assert (tmp_path / "ticket.pt").stat().st_mtime_ns == ticket
     assert main(["prune", "lth", "yolov3-tiny", "--data", str(demo_spec), "--rate", "1.3"]) == 2
     assert "prune rate must be in (0, 1), got 1.3" in capsys.readouterr().err
     config = tmp_path / "cfg.yaml"

@@ -173,7 +173,7 @@ def test_the_slimming_term_is_the_penalised_sum_of_gammas() -> None:
     total = sum(m.weight.abs().sum() for m in Holder.model.modules()
                 if isinstance(m, torch.nn.BatchNorm2d))  # fmt: skip
     term = SlimmingPenalty(1e-3).loss_terms(Holder, None)["slim"]  # type: ignore[arg-type]
-    assert term.item() == pytest.approx(1e-3 * float(total))
+    assert term.detach().item() == pytest.approx(1e-3 * float(total))
     assert term.requires_grad
 
 
