@@ -60,8 +60,8 @@ def crashing_once(base):
 
     class CrashOnce(base):
         def report(self, trainer, metrics):
-            self.reports_made = getattr(self, "reports_made", 0) + 1
-            if not self.restored and self.reports_made == 2:
+            # the trainable's own count of the reports made so far (one: about to make the second)
+            if not self.restored and self.reports_made == 1:
                 raise RuntimeError("injected crash after the first checkpoint")
             super().report(trainer, metrics)
 
