@@ -31,13 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from yolo.compress.method import Method
 from yolo.compress.registry import get_method, method_names
 from yolo.compress.trial import build_trial, trial_settings
 from yolo.metrics import names as m
 from yolo.metrics.names import HIGHER_IS_BETTER
+from yolo.safe_yaml import read_yaml
 from yolo.settings import Setting
 from yolo.zoo import ZOO_SIZE
 
@@ -613,11 +612,7 @@ def load_space(path: str | Path) -> SearchSpace:
     if not path.is_file():
         raise FileNotFoundError(f"search space not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise SpaceError(
-            f"{where}: malformed YAML ({getattr(exc, 'problem', None) or exc})"
-        ) from None
+        data = read_yaml(path)
+    except ValueError as exc:
+        raise SpaceError(str(exc)) from None
     return space_from_mapping(data, str(path), path.parent)

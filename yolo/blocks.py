@@ -369,6 +369,8 @@ class MobileBlock(Block):
     activation: str
 
     def shape(self, ctx: ShapeContext) -> BlockShape:
+        if not self.expansion_ratio > 0:
+            raise self.fail(ctx, f"expansion_ratio must be > 0, got {self.expansion_ratio}")
         return BlockShape(ctx.channels, self.filters, ctx.stride * self.stride)
 
     def module(self, shape: BlockShape) -> nn.Module:

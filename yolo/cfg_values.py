@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +17,10 @@ def parse_int(text: str) -> int:
 
 
 def parse_float(text: str) -> float:
-    return float(text.strip())
+    value = float(text.strip())
+    if not math.isfinite(value):
+        raise ValueError(f"must be a finite number, got '{text.strip()}'")
+    return value
 
 
 def parse_flag(text: str) -> int:
@@ -37,8 +41,9 @@ def parse_anchors(text: str) -> tuple[tuple[float, float], ...]:
     values = [float(t) for t in (s.strip() for s in text.split(",")) if t]
     if not values or len(values) % 2:
         raise ValueError(f"must be pairs 'w,h, w,h, …', got {len(values)} numbers")
-    if any(v <= 0 for v in values):
-        raise ValueError("anchor sizes must be > 0")
+    bad = next((v for v in values if not (0 < v < math.inf)), None)
+    if bad is not None:
+        raise ValueError(f"anchor sizes must be finite and > 0, got {bad}")
     return tuple((values[i], values[i + 1]) for i in range(0, len(values), 2))
 
 

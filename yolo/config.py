@@ -167,6 +167,7 @@ def _build(raw: _RawSection, spec: _Section | type[Block], cls: type, source: st
 
 def parse_cfg(text: str, source: str = "<cfg>") -> Cfg:
     """Parse cfg text into typed blocks. Raises :class:`CfgError` on anything not allowed."""
+    text = text.removeprefix("\ufeff")  # a byte-order mark some editors write is not content
     raw_sections = _split_sections(text, source)
     if not raw_sections or raw_sections[0].name.lower() not in ("net", "network"):
         line = raw_sections[0].line if raw_sections else 1
@@ -183,6 +184,11 @@ def parse_cfg(text: str, source: str = "<cfg>") -> Cfg:
         blocks.append(_build(raw, spec, spec, source, index))
     if not blocks:
         raise CfgError(f"{source}:{raw_sections[0].line}: the cfg has no blocks after [net]")
+    if not any(isinstance(block, YoloBlock) for block in blocks):
+        raise CfgError(
+            f"{source}:{raw_sections[-1].line}: the cfg has no [yolo] block; a detector needs "
+            "at least one head (is the file cut off?)"
+        )
     return Cfg(net=net, blocks=tuple(blocks), source=source)
 
 

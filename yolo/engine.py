@@ -30,6 +30,7 @@ from yolo.io import check_same_classes, load_checkpoint, read_darknet_weights, s
 from yolo.loss import YoloLoss
 from yolo.metrics import names as m
 from yolo.model import Darknet
+from yolo.resources import check_fits
 from yolo.train_config import Hyp, TrainConfig
 from yolo.zoo import anchors_for_size, cfg_anchors, create_model, resolve_cfg
 
@@ -144,6 +145,9 @@ class Trainer:
                 f"the model predicts {model.num_classes} classes but {config.data} has "
                 f"{len(self.names)}"
             )
+        # before the first batch: a size that cannot fit is refused with the estimate
+        check_fits(model.cfg, self._multi_scale_range()[1] if config.multi_scale
+                   else config.img_size, batch=config.batch_size, training=True)  # fmt: skip
         self.model = model.to(self.device)
         self.amp = config.amp and self.device.type == "cuda"
         if self.device.type == "cuda":

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from yolo.boxes import generalized_iou, wh_iou, xywh_to_xyxy
+from yolo.domains import check_range
 
 if TYPE_CHECKING:
     from yolo.model import Darknet
@@ -29,6 +30,11 @@ class LossGains:
     obj: float = 64.3
     cls: float = 37.4
     iou_t: float = 0.225
+
+    def __post_init__(self) -> None:
+        for name in ("giou", "obj", "cls"):
+            check_range(f"loss {name}", getattr(self, name), 0, 10_000)
+        check_range("loss iou_t", self.iou_t, 0, 1)
 
 
 @dataclass

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from yolo.data.transforms import AugmentConfig
+from yolo.domains import check_range
 from yolo.loss import LossGains
 from yolo.metrics.ap import METRICS
+from yolo.safe_yaml import read_yaml
 from yolo.zoo import ZOO_SIZE
 
 SCHEDULES = ("lambda", "cosine")
@@ -43,10 +43,14 @@ class Hyp:
             raise ValueError(
                 f"schedule must be one of {', '.join(SCHEDULES)}, got '{self.schedule}'"
             )
-        if not self.lr0 > 0:
-            raise ValueError(f"lr0 must be > 0, got {self.lr0}")
-        if not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        check_range("lr0", self.lr0, 0, 10, low_open=True)
+        check_range("lrf", self.lrf, -20, 0)  # a power of ten: the lr ends at lr0·10^lrf
+        for name in ("momentum", "warmup_momentum", "ema_decay"):
+            check_range(name, getattr(self, name), 0, 1, high_open=True)
+        check_range("weight_decay", self.weight_decay, 0, 1, high_open=True)
+        check_range("warmup_epochs", self.warmup_epochs, 0, 10_000)
+        check_range("warmup_min_iters", self.warmup_min_iters, 0, 10**9)
+        check_range("warmup_bias_lr", self.warmup_bias_lr, 0, 10)
 
 
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:
@@ -79,10 +83,7 @@ def read_yaml_mapping(path: str | Path, what: str) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{what} file not found: {path}")
-    try:
-        loaded = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: malformed YAML ({getattr(exc, 'problem', exc)})") from None
+    loaded = read_yaml(path) or {}
     if not isinstance(loaded, dict):
         raise ValueError(f"{path}: expected a mapping of {what} settings")
     return loaded
@@ -131,8 +132,10 @@ class TrainConfig:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         if self.img_size % 32:
             raise ValueError(f"img_size must be a multiple of 32, got {self.img_size}")
-        if self.workers < 0:
-            raise ValueError(f"workers must be >= 0, got {self.workers}")
+        check_range("workers", self.workers, 0, 1024)
+        check_range("seed", self.seed, 0, 2**32 - 1)  # what numpy and torch seeders accept
+        if self.time_budget_s is not None:
+            check_range("time_budget_s", self.time_budget_s, 0, low_open=True)
         if self.metric not in METRICS:
             raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {self.metric!r}")
         if not isinstance(self.width, (int, float)) or not 0 < self.width <= 16:

@@ -7,6 +7,7 @@ checkpoint stores) describes it exactly.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -14,6 +15,11 @@ from typing import cast
 
 from yolo.config import Block, Cfg, ConvBlock, YoloBlock, load_cfg, parse_cfg
 from yolo.model import Darknet
+from yolo.resources import check_params_fit
+
+# the largest detection vocabularies in use are ~1,200 classes (LVIS); 10,000 leaves room
+# and refuses a typo such as 10**6, whose heads alone would not fit in memory
+MAX_CLASSES = 10_000
 
 ZOO: tuple[str, ...] = (
     "yolov3",
@@ -141,14 +147,20 @@ def create_model(
         )
     _check_number("num_classes", num_classes, int, 1)
     _check_number("width", width, float)
-    if not width > 0:
-        raise ValueError(f"width must be > 0, got {width}")
+    if not 0 < width < math.inf:
+        raise ValueError(f"width must be a finite number > 0, got {width}")
+    if num_classes > MAX_CLASSES:
+        raise ValueError(f"num_classes must be <= {MAX_CLASSES:,}, got {num_classes:,}")
     cfg = with_classes(resolve_cfg(name_or_cfg_path), num_classes)
     if anchors is not None:
         cfg = with_anchors(cfg, anchors)
-    return Darknet(with_width(cfg, float(width)))
+    cfg = with_width(cfg, float(width))
+    check_params_fit(cfg)
+    return Darknet(cfg)
 
 
 def model_from_cfg_text(text: str, source: str = "<checkpoint cfg>") -> Darknet:
     """Rebuild a model from the cfg text a checkpoint carries."""
-    return Darknet(parse_cfg(text, source=source))
+    cfg = parse_cfg(text, source=source)
+    check_params_fit(cfg)
+    return Darknet(cfg)

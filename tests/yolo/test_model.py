@@ -144,7 +144,9 @@ def test_custom_anchors() -> None:
         ({"num_classes": "20"}, TypeError, "num_classes: expected int but got str"),
         ({"num_classes": 0}, ValueError, "num_classes must be >= 1, got 0"),
         ({"num_classes": 2, "width": "x"}, TypeError, "width: expected float but got str"),
-        ({"num_classes": 2, "width": -1.0}, ValueError, "width must be > 0"),
+        ({"num_classes": 2, "width": -1.0}, ValueError, "width must be a finite number > 0"),
+        ({"num_classes": 2, "width": float("inf")}, ValueError, "width must be a finite number"),
+        ({"num_classes": 10**6}, ValueError, "num_classes must be <= 10,000, got 1,000,000"),
     ],
 )
 def test_create_model_argument_errors(kwargs, error, pattern) -> None:

@@ -84,12 +84,14 @@ def _format_profile(name: str, profile: Profile, classes: int, width: float) -> 
 
 def _zoo_table(args: argparse.Namespace) -> int:
     from yolo.metrics.profile import profile_model
+    from yolo.resources import check_fits
     from yolo.zoo import ZOO, create_model
 
     classes = args.classes or 20
     results = {}
     for name in ZOO:
         model = create_model(name, num_classes=classes, width=args.width)
+        check_fits(model.cfg, args.img_size)
         results[name] = profile_model(model, args.img_size, latency_runs=args.latency_runs)
     if args.json:
         print(json.dumps({k: v.as_dict() for k, v in results.items()}, indent=2))
@@ -112,8 +114,10 @@ def run(args: argparse.Namespace) -> int:
     if args.zoo:
         return _zoo_table(args)
     from yolo.metrics.profile import profile_model
+    from yolo.resources import check_fits
 
     model = _load(args, args.model)
+    check_fits(model.cfg, args.img_size)
     profile = profile_model(model, args.img_size, latency_runs=args.latency_runs)
     if args.json:
         print(json.dumps(profile.as_dict()))

@@ -23,9 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from yolo.data.records import ON_BAD_SAMPLE
+from yolo.safe_yaml import read_yaml
 
 FORMATS = ("voc", "exdark", "yolo", "coco")
 SPLITS = ("train", "val", "test")
@@ -204,12 +203,9 @@ def load_spec(path: str | Path) -> DatasetSpec:
     if path.suffix == ".data":
         return spec_from_mapping(_read_darknet_data(path), source, path.parent)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark else source
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise SpecError(f"{where}: malformed YAML ({problem})") from None
+        data = read_yaml(path)
+    except ValueError as exc:
+        raise SpecError(str(exc)) from None
     if isinstance(data, dict) and "format" not in data and "train" in data:
         # an ultralytics data YAML: 'path' is the root, splits are image dirs or list files
         data = dict(data)

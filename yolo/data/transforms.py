@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from yolo.domains import check_range
+
 PAD_VALUE = 114
 
 
@@ -32,12 +34,10 @@ class AugmentConfig:
     mosaic: float = 0.0  # probability of a 4-image mosaic
 
     def __post_init__(self) -> None:
-        for name in ("degrees", "translate", "scale", "shear", "hsv_h", "hsv_s", "hsv_v"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"augment {name} must be >= 0, got {getattr(self, name)}")
-        for name in ("flip_lr", "mosaic"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"augment {name} must be in [0, 1], got {getattr(self, name)}")
+        for name in ("degrees", "shear"):
+            check_range(f"augment {name}", getattr(self, name), 0, 180)
+        for name in ("translate", "scale", "hsv_h", "hsv_s", "hsv_v", "flip_lr", "mosaic"):
+            check_range(f"augment {name}", getattr(self, name), 0, 1)
         if self.scale >= 1 or self.translate >= 0.5:
             raise ValueError(
                 f"augment scale must be < 1 and translate < 0.5, got {self.scale}, {self.translate}"

@@ -91,7 +91,7 @@ def test_hsv_changes_colour_not_geometry() -> None:
 def test_augment_config_validation() -> None:
     with pytest.raises(ValueError, match="augment flip_lr must be in \\[0, 1\\], got 2"):
         AugmentConfig(flip_lr=2)
-    with pytest.raises(ValueError, match="augment degrees must be >= 0"):
+    with pytest.raises(ValueError, match=r"augment degrees must be in \[0, 180\], got -1"):
         AugmentConfig(degrees=-1)
 
 
