@@ -42,6 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--traceback", action="store_true", help="show the full traceback on errors"
     )
+    parser.add_argument(
+        "--max-memory", type=float, metavar="GB", default=None,
+        help="refuse models estimated to need more memory than this (default: the machine's)",
+    )  # fmt: skip
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(module_name)
@@ -62,6 +66,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.max_memory is not None:
+            from yolo.domains import check_range
+            from yolo.resources import set_memory_limit
+
+            check_range("--max-memory", args.max_memory, 0, low_open=True)
+            set_memory_limit(args.max_memory)
         return int(args.run(args) or 0)
     except (ValueError, TypeError, OSError, KeyError) as exc:
         if args.traceback:

@@ -257,6 +257,7 @@ class Trainer:
             items = self.train_step(epoch, i, batch)
             if (i + 1) % config.accumulate == 0 or i == batches - 1:
                 self.optimizer_step()
+                self._check_weights_finite(epoch, i)
             for key, term in items.items():
                 sums[key] = sums.get(key, 0.0) + float(term)
             images += len(batch.image_ids)
@@ -305,6 +306,17 @@ class Trainer:
         for callback in self.callbacks:
             callback.after_backward(self)
         return items
+
+    def _check_weights_finite(self, epoch: int, index: int) -> None:
+        """A step can turn the weights NaN while its own loss was finite (a too-high lr):
+        stop there, not an epoch of NaN later."""
+        for name, parameter in self.model.named_parameters():
+            if not bool(torch.isfinite(parameter).all()):
+                raise NonFiniteLossError(
+                    f"weights became non-finite ({name}) after the optimiser step at epoch "
+                    f"{epoch + 1} batch {index} (lr {self.optimizer.param_groups[0]['lr']:.3g}); "
+                    f"the last good checkpoint is {self.out / 'last.pt'}"
+                )
 
     def optimizer_step(self) -> None:
         for optimizer in (self.optimizer, *self.extra_optimizers):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from yolo.layers import ConvBNAct
 from yolo.model import Darknet
 from yolo.zoo import model_from_cfg_text
 
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")  # compared case-blind: MODEL.PT is one too
 CHECKPOINT_FORMAT = "yct-checkpoint"
 CHECKPOINT_VERSION = 1
 
@@ -179,6 +181,50 @@ def check_same_classes(
         )
 
 
+def is_checkpoint_path(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in CHECKPOINT_SUFFIXES
+
+
+def _unreadable(path: Path, exc: Exception) -> ValueError:
+    """One line for what ``torch.load`` refused: a file that needs code to unpickle is named
+    as such (yct checkpoints hold tensors and plain data only), anything else by torch's
+    first line."""
+    text = str(exc).strip()
+    unsupported = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    if unsupported:
+        return ValueError(f"{path}: needs code to unpickle ({unsupported.group(1)}), which yct "
+                          "refuses to run (torch.load weights_only=True)")  # fmt: skip
+    if "Weights only load failed" in text:  # the reason follows torch's advice text
+        after = text.split("WeightsUnpickler error:", 1)[-1].strip().splitlines()
+        return ValueError(f"{path}: not a readable checkpoint ({after[0] if after else text})")
+    first_line = text.splitlines()[0] if text else type(exc).__name__
+    return ValueError(f"{path}: not a readable checkpoint ({first_line})")
+
+
+def _check_payload(path: Path, payload: dict[str, Any]) -> None:
+    """The checkpoint's own structure: text cfg, a dict of tensors, masks that fit."""
+    if not isinstance(payload.get("cfg"), str):
+        raise ValueError(f"{path}: cfg: must be the model's cfg text, got "
+                         f"{type(payload.get('cfg')).__name__}")  # fmt: skip
+    for key in ("state_dict", "masks", "metadata"):
+        if key in payload and not isinstance(payload[key], dict):
+            raise ValueError(f"{path}: {key}: must be a dict, got {type(payload[key]).__name__}")
+    if "state_dict" not in payload:
+        raise ValueError(f"{path}: state_dict: missing (the model's weights)")
+    for name, value in payload["state_dict"].items():
+        if not isinstance(value, torch.Tensor):
+            raise ValueError(f"{path}: state_dict.{name}: must be a tensor, got "
+                             f"{type(value).__name__}")  # fmt: skip
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise ValueError(f"{path}: state_dict.{name}: weights must be finite, got NaN/inf")
+    for name, mask in payload.get("masks", {}).items():
+        weight = payload["state_dict"].get(name)
+        if not isinstance(mask, torch.Tensor) or weight is None or mask.shape != weight.shape:
+            shape = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
+            want = "no such weight" if weight is None else f"weight shape {tuple(weight.shape)}"
+            raise ValueError(f"{path}: masks.{name}: must match its weight ({want}), got {shape}")
+
+
 def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu") -> Checkpoint:
     """Read a checkpoint written by :func:`save_checkpoint` and rebuild its model."""
     path = Path(path)
@@ -187,8 +233,7 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for a corrupt or foreign file
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{path}: not a readable checkpoint ({first_line})") from None
+        raise _unreadable(path, exc) from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: not a yct checkpoint (expected format '{CHECKPOINT_FORMAT}')")
     if payload.get("version") != CHECKPOINT_VERSION:
@@ -196,6 +241,7 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
             f"{path}: checkpoint version {payload.get('version')}; this build reads "
             f"{CHECKPOINT_VERSION}"
         )
+    _check_payload(path, payload)
     model = model_from_cfg_text(payload["cfg"], source=f"{path} (cfg)")
     try:
         model.load_state_dict(payload["state_dict"])

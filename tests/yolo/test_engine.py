@@ -116,6 +116,29 @@ def test_non_finite_loss_stops_with_epoch_and_batch_and_keeps_the_checkpoint(
     assert load_checkpoint(tmp_path / "last.pt").metadata["epoch"] == 0
 
 
+class PoisonAfterStep(Callback):
+    """A step whose own loss was finite but which leaves a NaN weight (as a huge lr does)."""
+
+    armed = False
+
+    def on_epoch_end(self, trainer, epoch, metrics):
+        self.armed = True  # from the second epoch on
+
+    def after_step(self, trainer):
+        if self.armed:
+            with torch.no_grad():
+                next(trainer.model.parameters()).view(-1)[0] = float("nan")
+
+
+def test_weights_turned_non_finite_by_a_step_stop_the_run_at_that_step(demo_spec, tmp_path) -> None:
+    trainer = Trainer(_config(demo_spec, tmp_path), callbacks=[PoisonAfterStep()],
+                      progress=False, log=lambda _: None)  # fmt: skip
+    with pytest.raises(NonFiniteLossError, match=r"weights became non-finite \(blocks\.0\..*"
+                       r"after the optimiser step at epoch 2 batch"):  # fmt: skip
+        trainer.fit()
+    assert load_checkpoint(tmp_path / "last.pt").metadata["epoch"] == 0
+
+
 def test_schedules_and_hyp_files(tmp_path) -> None:
     lam = lr_factor(Hyp(), 100)
     assert lam(0) == 1.0 and lam(100) == pytest.approx(1e-4) and lam(50) == pytest.approx(1e-2)

@@ -27,13 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _pairs(args: argparse.Namespace) -> int:
     from yolo.compress.teacher import candidate_pairs, feature_shape
-    from yolo.io import load_checkpoint
+    from yolo.io import is_checkpoint_path, load_checkpoint
     from yolo.zoo import create_model
 
     if not args.student:
         raise ValueError("--student is required (a zoo name or .cfg)")
     size = args.img_size or ZOO_SIZE
-    if args.method_teacher.endswith((".pt", ".pth")):
+    if is_checkpoint_path(args.method_teacher):
         teacher = load_checkpoint(args.method_teacher).model
     else:
         teacher = create_model(args.method_teacher, num_classes=20)

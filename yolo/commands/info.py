@@ -36,11 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _load(args: argparse.Namespace, name: str) -> Darknet:
     from yolo.config import YoloBlock
-    from yolo.io import load_checkpoint
+    from yolo.io import is_checkpoint_path, load_checkpoint
     from yolo.zoo import ZOO, create_model, resolve_cfg
 
     path = Path(name)
-    if name not in ZOO and path.suffix in (".pt", ".pth", ".ckpt"):
+    if name not in ZOO and is_checkpoint_path(path):
         if args.classes is not None or args.width != 1.0:
             raise ValueError("--classes and --width apply to a zoo name or cfg, not a checkpoint")
         return load_checkpoint(path).model

@@ -41,9 +41,9 @@ def run(args: argparse.Namespace) -> int:
     section = settings.pop(args.method, {}) or {}
     for other in methods_of_command("prune"):
         settings.pop(other.name, None)
-    if args.model.endswith((".pt", ".pth")):
-        from yolo.io import load_checkpoint
+    from yolo.io import is_checkpoint_path, load_checkpoint
 
+    if is_checkpoint_path(args.model):
         if not Path(args.model).is_file():
             raise FileNotFoundError(f"checkpoint not found: {args.model}")
         settings.setdefault("weights", args.model)

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from yolo.config import RouteBlock
-from yolo.io import check_same_classes, load_checkpoint
+from yolo.io import check_same_classes, is_checkpoint_path, load_checkpoint
 from yolo.model import Darknet
 
 Pair = tuple[int, int]  # (teacher block, student block)
@@ -27,7 +27,7 @@ def load_teacher(path: str | Path, names: Sequence[str], data: str) -> Darknet:
     """A trained checkpoint, frozen in eval mode, checked against the student's classes."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"teacher checkpoint not found: {path}")
-    if not str(path).endswith((".pt", ".pth")):
+    if not is_checkpoint_path(path):
         raise ValueError(f"teacher {path}: expected a project checkpoint (.pt)")
     checkpoint = load_checkpoint(path)
     teacher = checkpoint.model

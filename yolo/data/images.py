@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,20 +16,38 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 class ImageReadError(ValueError):
     """An image file that is missing, unreadable or corrupt: ``"<path>: <reason>"``."""
 
-    def __init__(self, path: Path, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path, self.reason = path, reason
+    def __init__(self, path: Path, kind: str, detail: str = "") -> None:
+        self.path, self.kind, self.detail = path, kind, detail
+        self.reason = kind + (f" ({detail})" if detail else "")
+        super().__init__(f"{path}: {self.reason}")
+
+
+# PIL's own decompression-bomb bound (~89 Mpx): a few-kB PNG can claim 10⁹ pixels and take
+# gigabytes to decode; such a file is refused from its header, before any decoding
+MAX_IMAGE_PIXELS = int(Image.MAX_IMAGE_PIXELS or 89_478_485)
+
+
+def _checked_size(path: Path, image: Image.Image) -> tuple[int, int]:
+    width, height = image.size
+    if width * height > MAX_IMAGE_PIXELS:
+        raise ImageReadError(path, "image too large", f"{width}x{height} = {width * height:,} "
+                                   f"pixels; at most {MAX_IMAGE_PIXELS:,}")  # fmt: skip
+    return width, height
 
 
 def image_size(path: Path) -> tuple[int, int]:
     """(width, height) from the file header, without decoding the pixels."""
     try:
-        with Image.open(path) as image:
-            return image.size
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # checked below
+            with Image.open(path) as image:
+                return _checked_size(path, image)
     except FileNotFoundError:
         raise ImageReadError(path, "missing image") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(path, "image too large", str(exc)) from None
     except (UnidentifiedImageError, OSError) as exc:
-        raise ImageReadError(path, f"unreadable image ({type(exc).__name__})") from None
+        raise ImageReadError(path, "unreadable image", type(exc).__name__) from None
 
 
 def size_or_report(path: Path, problems: Problems) -> tuple[int, int] | None:
@@ -36,7 +55,7 @@ def size_or_report(path: Path, problems: Problems) -> tuple[int, int] | None:
     try:
         return image_size(path)
     except ImageReadError as exc:
-        problems.report(path, "unreadable image", exc.reason)
+        problems.report(path, exc.kind, exc.detail)
         return None
 
 
@@ -46,12 +65,17 @@ def read_image(path: Path) -> np.ndarray:
     PIL (not cv2) decodes: cv2 returns grey rows for a truncated JPEG with only a warning.
     """
     try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # checked below
+            with Image.open(path) as image:
+                _checked_size(path, image)
+                return np.asarray(image.convert("RGB"))
     except FileNotFoundError:
         raise ImageReadError(path, "missing image") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(path, "image too large", str(exc)) from None
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise ImageReadError(path, f"corrupt or unreadable image ({exc})") from None
+        raise ImageReadError(path, "corrupt or unreadable image", str(exc)) from None
 
 
 def write_image(path: Path, image: np.ndarray, *, quality: int = 95) -> None:

@@ -108,6 +108,15 @@ class Problems:
             warnings.warn(f"{what}: {self.summary()}", DataWarning, stacklevel=2)
 
 
+def inside_root(root: Path, path: Path, where: str) -> Path:
+    """``path`` if it lies under the dataset root (symlinks and ``..`` resolved), else a
+    ``DataError``: a list file or annotation must not make a reader open files anywhere on
+    disk. Always an error, whatever ``on_bad_sample`` says: it is the dataset's structure."""
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise DataError(f"{where}: paths must stay inside the dataset root {root}, got {path}")
+    return path
+
+
 def check_box(
     problems: Problems,
     where: Path | str,

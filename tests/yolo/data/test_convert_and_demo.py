@@ -111,7 +111,7 @@ def test_data_check_lists_every_problem_and_fails(tmp_path, capsys) -> None:
     out = capsys.readouterr().out
     assert "3 problems:" in out
     assert "box outside the image" in out and "unknown class ('emu')" in out
-    assert "corrupt image" in out
+    assert "b.jpg: unreadable image (UnidentifiedImageError)" in out  # from its header
 
 
 def test_data_command_bad_input(tmp_path, capsys) -> None:

@@ -13,21 +13,24 @@ import json
 from pathlib import Path
 from typing import Any
 
-from yolo.data.records import DataError, ImageRecord, Problems, check_box
+from yolo.data.formats.coco_schema import check_coco_structure
+from yolo.data.records import DataError, ImageRecord, Problems, check_box, inside_root
 from yolo.data.spec import DatasetSpec
 
 
-def load_coco_json(path: Path) -> dict[str, Any]:
+def load_coco_json(path: Path, *, need_sizes: bool = True) -> dict[str, Any]:
+    """The file's json once its structure is valid (:mod:`.coco_schema`); a dataset needs
+    every image's width and height, ground truth for ``yct score`` does not."""
     if not path.is_file():
         raise DataError(f"COCO annotation file not found: {path}")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}:{exc.lineno}: malformed json ({exc.msg})") from None
-    for key in ("images", "annotations", "categories"):
-        if not isinstance(data.get(key), list):
-            raise DataError(f"{path}: not a COCO instances file (no '{key}' list)")
-    return data
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    check_coco_structure(data, path, need_sizes=need_sizes)
+    return dict(data)
 
 
 def coco_names(data: dict[str, Any]) -> tuple[str, ...]:
@@ -48,7 +51,7 @@ def read_coco(
     names = spec.names
     records = []
     for entry in spec.entries(split):
-        json_path = spec.root / entry
+        json_path = inside_root(spec.root, spec.root / entry, f"{spec.source}: {split}")
         data = load_coco_json(json_path)
         names = names or coco_names(data)
         index = {name: i for i, name in enumerate(names)}
@@ -57,7 +60,11 @@ def read_coco(
         for ann in data["annotations"]:
             by_image.setdefault(ann.get("image_id"), []).append(ann)
         for image in data["images"]:
-            image_path = _resolve(spec.root, json_path, str(image.get("file_name", "")))
+            image_path = inside_root(
+                spec.root,
+                _resolve(spec.root, json_path, str(image.get("file_name", ""))),
+                f"{json_path}: image {image['id']!r} file_name",
+            )
             if not image_path.is_file():
                 problems.report(image_path, "missing image")
                 continue

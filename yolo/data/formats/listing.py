@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from yolo.data.images import IMAGE_SUFFIXES
-from yolo.data.records import DataError, Problems
+from yolo.data.records import DataError, Problems, inside_root
 from yolo.data.spec import DatasetSpec
 
 
@@ -13,7 +13,7 @@ def list_images(spec: DatasetSpec, split: str, problems: Problems) -> list[Path]
     """Image paths of a split; paths in list files are relative to ``root`` unless absolute."""
     images: list[Path] = []
     for entry in spec.entries(split):
-        target = spec.root / entry
+        target = inside_root(spec.root, spec.root / entry, f"{spec.source}: {split}")
         if target.is_dir():
             images += sorted(p for p in target.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
         elif target.is_file():
@@ -22,6 +22,7 @@ def list_images(spec: DatasetSpec, split: str, problems: Problems) -> list[Path]
                 if not line or line.startswith("#"):
                     continue
                 path = Path(line) if Path(line).is_absolute() else spec.root / line
+                inside_root(spec.root, path, f"{target}:{number}")
                 if not path.is_file():
                     problems.report(f"{target}:{number}", "missing image", str(path))
                     continue

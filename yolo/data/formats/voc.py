@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from yolo.data.images import size_or_report
-from yolo.data.records import DataError, ImageRecord, Problems, check_box
+from yolo.data.records import DataError, ImageRecord, Problems, check_box, inside_root
 from yolo.data.spec import DatasetSpec
 
 
@@ -19,7 +19,7 @@ def _image_set(spec: DatasetSpec, entry: str) -> tuple[Path, list[str]]:
     year, _, image_set = entry.rstrip("/").rpartition("/")
     if not year or not image_set:
         raise DataError(f"{spec.source}: VOC split entry '{entry}' must be '<year dir>/<set>'")
-    year_dir = spec.root / year
+    year_dir = inside_root(spec.root, spec.root / year, f"{spec.source}: {entry}")
     list_file = year_dir / "ImageSets" / "Main" / f"{image_set}.txt"
     if not list_file.is_file():
         raise DataError(f"{spec.source}: image set list not found: {list_file}")
@@ -50,11 +50,16 @@ def parse_voc_xml(
         height = int(float(_text(size_node, "height") or 0)) if size_node is not None else 0
     except (TypeError, ValueError):
         width = height = 0
-    if width <= 0 or height <= 0:  # some VOC-style tools write 0; the image knows
-        image_size = size_or_report(image_path, problems)
-        if image_size is None:
-            return None
-        width, height = image_size
+    image_size = size_or_report(image_path, problems)  # the header only: cheap
+    if image_size is None:
+        return None
+    if (width, height) != image_size and width > 0 and height > 0:
+        # some VOC-style tools write 0 (the image knows); any other size that disagrees
+        # means boxes drawn for another image
+        problems.report(xml_path, "size disagrees with the image",
+                        f"<size> {width}x{height}, image %dx%d" % image_size)  # fmt: skip
+        return None
+    width, height = image_size
     index = {name: i for i, name in enumerate(names)}
     objects = []
     for number, obj in enumerate(root.iter("object")):
@@ -86,7 +91,8 @@ def read_voc(spec: DatasetSpec, split: str, problems: Problems) -> list[ImageRec
     for entry in spec.entries(split):
         year_dir, ids = _image_set(spec, entry)
         for image_id in ids:
-            image_path = year_dir / "JPEGImages" / f"{image_id}.jpg"
+            image_path = inside_root(spec.root, year_dir / "JPEGImages" / f"{image_id}.jpg",
+                                     f"{year_dir} image set: id {image_id!r}")  # fmt: skip
             if not image_path.is_file():
                 problems.report(image_path, "missing image")
                 continue
