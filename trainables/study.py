@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 
 from search_spaces.optuna_space import define_by_run
 from search_spaces.sampler import build_sampler
-from search_spaces.schema import SearchSpace, check_files, check_fits
+from search_spaces.schema import SearchSpace, SpaceError, check_files, check_fits
 from trainables import ray_adapter
 from trainables.mlflow_adapter import DEFAULT_TRACKING_URI, StudyTracker
 from trainables.trainable import StudyTrainable
@@ -79,7 +79,10 @@ def start_of(space: SearchSpace, data: str | None) -> dict[str, float]:
     own = {k: v for k, v in space.fixed.items() if k in trial_settings(method)}
     trial = build_trial(method, {"model": space.model, "data": data or space.data, **own},
                         out="<start>", where=space.source)  # fmt: skip
-    return starting_point(trial.train, latency_runs=trial.costs.latency_runs)
+    try:
+        return starting_point(trial.train, latency_runs=trial.costs.latency_runs)
+    except ValueError as exc:  # e.g. a model too large for the machine: before Ray starts
+        raise SpaceError(f"{space.source}: fixed: the starting model: {exc}") from None
 
 
 def build_trainable(space: SearchSpace) -> Any:

@@ -86,6 +86,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"yct {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if args.max_memory is not None:  # the limit is this command's, not the process'
+            from yolo.resources import set_memory_limit
+
+            set_memory_limit(None)
 
 
 if __name__ == "__main__":

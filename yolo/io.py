@@ -79,6 +79,11 @@ def read_darknet_weights(model: Darknet, path: str | Path, *, cutoff: int | None
     wide = major * 10 + minor >= 2  # darknet stores 'seen' as int64 from version 0.2
     header = 20 if wide else 16
     seen = int(np.frombuffer(data[12:header], dtype="<i8" if wide else "<i4")[0])
+    if (len(data) - header) % 4:
+        raise ValueError(
+            f"{path}: {len(data) - header} bytes after the {header}-byte header is not a whole "
+            "number of float32 values; the file is truncated or not darknet weights"
+        )
     values = np.frombuffer(data[header:], dtype="<f4")
     offset = 0
     for index, tensors in _weight_units(model):

@@ -189,6 +189,15 @@ BEFORE_RAY = {
     "an objective no trial reports": (lambda d: d["objectives"].append(
         {"metric": "latency_ms", "mode": "min"}),
         "objectives[2].metric: latency_ms cannot be an objective: latency is not measured"),
+    "a fixed img size no model takes": (lambda d: d["fixed"].update(img_size=50),
+                                        "img_size must be a multiple of 32, got 50"),
+    "a fixed value of the wrong type": (lambda d: d["fixed"].update(img_size="abc"),
+                                        "fixed.img_size: expected int but got 'abc'"),
+    "a hyper-parameter outside its domain": (lambda d: d["fixed"].update(momentum=1.5),
+                                             "momentum must be in [0, 1), got 1.5"),
+    "a model too large for the machine": (lambda d: d["fixed"].update(width=16.0, img_size=8192),
+                                          "fixed: the starting model: yolov3-tiny.cfg: the "
+                                          "model has "),
     "an int8 delivery timed on eager": (lambda d: d["fixed"].update(
         export="int8", latency_runs=3), "latency_runtime: export int8 delivers a model that "
         "only ONNX Runtime runs"),

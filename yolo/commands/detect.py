@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from yolo.data.transforms import letterbox
     from yolo.engine import select_device
     from yolo.nms import postprocess
+    from yolo.resources import check_fits
 
     if not 0 <= args.conf <= 1 or not 0 <= args.iou <= 1:
         raise ValueError(f"--conf and --iou must be in [0, 1], got {args.conf}, {args.iou}")
@@ -52,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
     device = select_device(args.device)
     model = trained.model.to(device).eval()
     size = args.img_size or trained.img_size
+    if size < 32 or size % 32:
+        raise ValueError(f"--img-size must be a positive multiple of 32, got {size}")
+    check_fits(trained.model.cfg, size)
     args.out.mkdir(parents=True, exist_ok=True)
     report = []
     for path in _expand(args.images):

@@ -29,10 +29,15 @@ def run(args: argparse.Namespace) -> int:
     from yolo.data.spec import load_spec
     from yolo.engine import evaluate, select_device
     from yolo.io import check_same_classes
+    from yolo.resources import check_fits
 
-    if args.checkpoint.suffix == ".onnx":
+    if args.checkpoint.suffix.lower() == ".onnx":
         return _evaluate_onnx(args)
     trained = load_trained(args.checkpoint)
+    size = args.img_size or trained.img_size
+    if size < 32 or size % 32:
+        raise ValueError(f"--img-size must be a positive multiple of 32, got {size}")
+    check_fits(trained.model.cfg, size, batch=args.batch)
     spec = load_spec(args.data)
     loader = create_dataloader(spec, args.split, img_size=args.img_size or trained.img_size,
                                batch_size=args.batch, workers=args.workers)  # fmt: skip

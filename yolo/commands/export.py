@@ -34,12 +34,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from yolo.compress.export import export_model
     from yolo.io import load_checkpoint
+    from yolo.resources import check_fits
 
     if args.int8 and (args.format != "onnx" or not args.calib):
         raise ValueError("--int8 needs --format onnx and --calib DATA (a dataset spec)")
     checkpoint = load_checkpoint(args.checkpoint)
     img_size = args.img_size or int(checkpoint.metadata.get("img_size", ZOO_SIZE))
+    if img_size < 32 or img_size % 32:
+        raise ValueError(f"--img-size must be a positive multiple of 32, got {img_size}")
     model = checkpoint.model
+    check_fits(model.cfg, img_size)
     if args.compact:
         from yolo.compress.compact import compact
         from yolo.metrics.profile import count_macs

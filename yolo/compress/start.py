@@ -14,6 +14,7 @@ from yolo.data.spec import load_spec
 from yolo.engine import build_model, evaluate, select_device, validation_loader
 from yolo.metrics import names as m
 from yolo.metrics.profile import model_costs
+from yolo.resources import check_fits
 from yolo.train_config import TrainConfig
 
 
@@ -23,6 +24,8 @@ def starting_point(train: TrainConfig, *, latency_runs: int) -> dict[str, float]
     spec = load_spec(train.data)
     names = list(spec.names)
     model = build_model(train, spec.anchors, names)
+    # every trial trains this model at this size: one that cannot fit is refused here, once
+    check_fits(model.cfg, train.img_size, batch=train.batch_size, training=True)
     loader = validation_loader(train, spec)
     device = select_device(train.device)
     evaluation = evaluate(model.to(device).eval(), loader, metric=train.metric, device=device)
