@@ -34,11 +34,21 @@ COMMANDS: dict[str, str] = {
 }
 
 
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("yolo-compress-tune")
+    except metadata.PackageNotFoundError:  # run from a source tree that is not installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="yct",
         description="Find the best compressed YOLO detector for a budget.",
     )
+    parser.add_argument("--version", action="version", version=f"yct {_version()}")
     parser.add_argument(
         "--traceback", action="store_true", help="show the full traceback on errors"
     )

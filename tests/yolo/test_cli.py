@@ -27,6 +27,15 @@ def test_help_lists_every_command() -> None:
         assert name in result.stdout
 
 
+def test_version_is_the_installed_distribution(capsys) -> None:
+    from importlib import metadata
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"yct {metadata.version('yolo-compress-tune')}"
+
+
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_every_command_has_help(command: str, capsys) -> None:
     with pytest.raises(SystemExit) as info:
