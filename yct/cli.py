@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "prune": "yolo.commands.prune",
     "distill": "yolo.commands.distill",
     "export": "yolo.commands.export",
+    "import": "yolo.commands.import_thesis",
     "tune": "yct.tune",  # imports Ray only when it runs
     "pareto": "yct.pareto",
 }

@@ -176,7 +176,7 @@ class MaxPoolBlock(Block):
         return BlockShape(ctx.channels, ctx.channels, ctx.stride * self.stride)
 
     def module(self, shape: BlockShape) -> nn.Module:
-        return DarknetMaxPool(self.size, self.stride)
+        return DarknetMaxPool(self.size, self.stride)  # the model sets [net] maxpool_padding
 
     def flow(self) -> str:
         return "same"

@@ -49,6 +49,9 @@ class NetSpec:
     width: int = 416  # darknet's own default
     height: int = 416
     channels: int = 3
+    # a project key: how [maxpool] pads (darknet's edge, or the ultralytics port's zeros
+    # for size 2 / stride 1, which the seed thesis trained with); written only when "zero"
+    maxpool_padding: str = "edge"
     line: int = 0
     extras: tuple[tuple[str, str], ...] = ()
 
@@ -80,8 +83,23 @@ _DARKNET_NET_KEYS = frozenset(
     "batch subdivisions momentum decay angle saturation exposure hue learning_rate burn_in "
     "max_batches policy steps scales mosaic flip max_chart_loss".split()
 )
+MAXPOOL_PADDINGS = ("edge", "zero")
+
+
+def _parse_maxpool_padding(text: str) -> str:
+    value = text.strip().lower()
+    if value not in MAXPOOL_PADDINGS:
+        raise ValueError(f"must be one of {', '.join(MAXPOOL_PADDINGS)}, got '{text.strip()}'")
+    return value
+
+
 _NET_SECTION = _Section(
-    {"width": parse_int, "height": parse_int, "channels": parse_int},
+    {
+        "width": parse_int,
+        "height": parse_int,
+        "channels": parse_int,
+        "maxpool_padding": _parse_maxpool_padding,
+    },
     frozenset(),
     ignored=_DARKNET_NET_KEYS,
 )
@@ -225,6 +243,8 @@ def format_cfg(cfg: Cfg) -> str:
     """Write a cfg back to text that :func:`parse_cfg` reads into the same blocks."""
     lines = ["[net]"]
     lines += [f"{k}={_format_value(getattr(cfg.net, k))}" for k in ("width", "height", "channels")]
+    if cfg.net.maxpool_padding != "edge":
+        lines.append(f"maxpool_padding={cfg.net.maxpool_padding}")
     lines += [f"{k}={v}" for k, v in cfg.net.extras]
     for block in cfg.blocks:
         spec = type(block)

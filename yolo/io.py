@@ -206,6 +206,18 @@ def _unreadable(path: Path, exc: Exception) -> ValueError:
     return ValueError(f"{path}: not a readable checkpoint ({first_line})")
 
 
+def load_torch_file(path: str | Path, *, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load`` with ``weights_only=True``: tensors and plain data, never code; a
+    missing, corrupt or code-carrying file is a one-line error."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for a corrupt or foreign file
+        raise _unreadable(path, exc) from None
+
+
 def _check_payload(path: Path, payload: dict[str, Any]) -> None:
     """The checkpoint's own structure: text cfg, a dict of tensors, masks that fit."""
     if not isinstance(payload.get("cfg"), str):
@@ -233,12 +245,7 @@ def _check_payload(path: Path, payload: dict[str, Any]) -> None:
 def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu") -> Checkpoint:
     """Read a checkpoint written by :func:`save_checkpoint` and rebuild its model."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises many types for a corrupt or foreign file
-        raise _unreadable(path, exc) from None
+    payload = load_torch_file(path, map_location=map_location)
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: not a yct checkpoint (expected format '{CHECKPOINT_FORMAT}')")
     if payload.get("version") != CHECKPOINT_VERSION:

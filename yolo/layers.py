@@ -216,12 +216,21 @@ class DarknetMaxPool(nn.Module):
     meets -inf gives the tensor a NaN scale, and the model 0 mAP).
     """
 
-    def __init__(self, size: int, stride: int) -> None:
+    def __init__(self, size: int, stride: int, *, zero_padding: bool = False) -> None:
         super().__init__()
         self.pad = size - 1
         self.pool = nn.MaxPool2d(size, stride)
+        # the ultralytics port (and so the seed thesis): zeros right/bottom for size 2 /
+        # stride 1, else PyTorch's own symmetric (size - 1) // 2 padding
+        self.zero_padding = zero_padding
+        self.port_pool = nn.MaxPool2d(size, stride, padding=(size - 1) // 2)
+        self.size, self.stride = size, stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.zero_padding:
+            if (self.size, self.stride) == (2, 1):
+                return self.port_pool(F.pad(x, (0, 1, 0, 1), value=0.0))
+            return self.port_pool(x)
         if self.pad:
             left = self.pad // 2
             x = F.pad(x, (left, self.pad - left, left, self.pad - left), mode="replicate")

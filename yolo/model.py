@@ -15,7 +15,7 @@ from torch import nn
 
 from yolo.config import Cfg, YoloBlock, format_cfg
 from yolo.head import YoloHead
-from yolo.layers import Route, Shortcut
+from yolo.layers import DarknetMaxPool, Route, Shortcut
 from yolo.topology import infer_shapes
 
 
@@ -29,6 +29,9 @@ class Darknet(nn.Module):
         self.blocks = nn.ModuleList(
             block.module(shape) for block, shape in zip(cfg.blocks, self.shapes)
         )
+        for module in self.blocks:  # a [net] setting: one place for every max-pool
+            if isinstance(module, DarknetMaxPool):
+                module.zero_padding = cfg.net.maxpool_padding == "zero"
         self.head_indices = tuple(
             i for i, block in enumerate(cfg.blocks) if isinstance(block, YoloBlock)
         )

@@ -7,13 +7,16 @@ from pathlib import Path
 
 from yolo.zoo import ZOO_SIZE
 
-HELP = "export a checkpoint: sparse (METHODS.md format), dense fp32, or ONNX"
+HELP = "export a checkpoint: sparse (METHODS.md format), dense fp32, ONNX, or darknet weights"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", type=Path)
     parser.add_argument("out", type=Path, help="output file")
-    parser.add_argument("--format", default="sparse", choices=("sparse", "dense", "onnx"))
+    parser.add_argument(
+        "--format", default="sparse", choices=("sparse", "dense", "onnx", "darknet"),
+        help="darknet: .weights (what darknet and the seed thesis read) and the .cfg beside it",
+    )  # fmt: skip
     parser.add_argument("--half", action="store_true", help="sparse: store values as fp16")
     parser.add_argument("--img-size", type=int, help="onnx: example input size (training size)")
     parser.add_argument(
@@ -71,6 +74,24 @@ def run(args: argparse.Namespace) -> int:
                                       "calibration_images": args.calib_images})  # fmt: skip
         size = args.out.stat().st_size
         print(f"wrote {args.out} (onnx int8, {size / 2**20:.3f} MB)")
+        return 0
+    if args.format == "darknet":
+        import dataclasses
+
+        from yolo.config import format_cfg
+        from yolo.io import write_darknet_weights
+
+        if args.out.suffix.lower() == ".cfg":
+            raise ValueError(f"{args.out}: --format darknet writes the .weights file; its .cfg "
+                             "goes beside it")  # fmt: skip
+        write_darknet_weights(model, args.out)
+        cfg_path = args.out.with_suffix(".cfg")
+        # darknet's dialect: no project keys (the thesis' parser refuses unknown ones, and its
+        # code pads max-pools with zeros by itself)
+        net = dataclasses.replace(model.cfg.net, maxpool_padding="edge")
+        cfg_path.write_text(format_cfg(dataclasses.replace(model.cfg, net=net)))
+        print(f"wrote {args.out} (darknet, {args.out.stat().st_size / 2**20:.3f} MB) "
+              f"and {cfg_path}")  # fmt: skip
         return 0
     size = export_model(model, args.out, args.format, img_size=img_size,
                         half=args.half, metadata=checkpoint.metadata)  # fmt: skip
