@@ -28,7 +28,18 @@ from yolo.cfg_values import (
 )
 from yolo.errors import CfgError, cfg_error
 from yolo.head import YoloHead
-from yolo.layers import EP, FCA, PEP, ConvBNAct, DarknetMaxPool, MobileBottleneck, Route, Shortcut
+from yolo.layers import (
+    EP,
+    FCA,
+    PEP,
+    ConvBNAct,
+    DarknetMaxPool,
+    MobileBottleneck,
+    Route,
+    ScaleChannels,
+    Shortcut,
+    SpatialAttention,
+)
 
 # How channels pass a block, for compaction: ``conv`` makes new channels from all its
 # input, ``same`` passes them through position by position (upsample, maxpool), ``route``
@@ -66,6 +77,20 @@ class ShapeContext:
     stride: int
 
 
+def _square_stride(block: Block, ctx: ShapeContext, stride: int, sx: int | None,
+                   sy: int | None) -> int:  # fmt: skip
+    """darknet's ``stride_x`` / ``stride_y``: accepted when they equal each other (and
+    ``stride``, if given); a non-square stride is refused (shapes here are square)."""
+    if sx is None and sy is None:
+        return stride
+    if sx is None or sy is None or sx != sy:
+        raise block.fail(ctx, f"stride_x={sx} and stride_y={sy}: only equal strides are "
+                         "supported")  # fmt: skip
+    if stride not in (1, sx):
+        raise block.fail(ctx, f"stride={stride} disagrees with stride_x = stride_y = {sx}")
+    return int(sx)
+
+
 def scale_channels(channels: int, width: float) -> int:
     """Width-multiplied channel count: max(8, round(c·width/8)·8)."""
     return max(8, round(channels * width / 8) * 8)
@@ -84,6 +109,9 @@ class Block:
     required: ClassVar[frozenset[str]] = frozenset()
     ignored: ClassVar[frozenset[str]] = frozenset()  # darknet's own keys, kept verbatim
     rename: ClassVar[dict[str, str]] = {}  # cfg key -> field
+    # keys the writer leaves out at their default (dialect keys most cfgs never write), so
+    # that a cfg without them reads back to the same text
+    optional: ClassVar[frozenset[str]] = frozenset()
 
     def fail(self, ctx: ShapeContext, what: str) -> CfgError:
         return cfg_error(ctx.source, self.line, self.index, self.section, what)
@@ -123,11 +151,18 @@ class ConvBlock(Block):
     keys: ClassVar[dict[str, Callable[[str], Any]]] = {
         "filters": parse_int, "size": parse_int, "stride": parse_int, "pad": parse_flag,
         "groups": parse_int, "batch_normalize": parse_flag, "activation": parse_activation,
+        "stride_x": parse_int, "stride_y": parse_int,
     }  # fmt: skip
     required: ClassVar[frozenset[str]] = frozenset({"filters", "size", "activation"})
+    optional: ClassVar[frozenset[str]] = frozenset({"stride_x", "stride_y"})
+    # the seed thesis' YOLOv3-Mobile cfgs write squeeze_excite=1 on plain convs too; its
+    # parser accepts the key and its convs never read it: kept verbatim, no effect
+    ignored: ClassVar[frozenset[str]] = frozenset({"squeeze_excite"})
     filters: int
     size: int
     stride: int = 1
+    stride_x: int | None = None
+    stride_y: int | None = None
     pad: int = 0
     groups: int = 1
     batch_normalize: int = 0
@@ -141,10 +176,18 @@ class ConvBlock(Block):
         if ctx.channels % self.groups or self.filters % self.groups:
             raise self.fail(ctx, f"groups={self.groups} must divide both input channels "
                             f"({ctx.channels}) and filters ({self.filters})")  # fmt: skip
-        return BlockShape(ctx.channels, self.filters, ctx.stride * self.stride)
+        return BlockShape(
+            ctx.channels,
+            self.filters,
+            ctx.stride * _square_stride(self, ctx, self.stride, self.stride_x, self.stride_y),
+        )
+
+    @property
+    def step(self) -> int:
+        return self.stride if self.stride_x is None else self.stride_x
 
     def module(self, shape: BlockShape) -> nn.Module:
-        return ConvBNAct(shape.in_channels, shape.out_channels, self.size, stride=self.stride,
+        return ConvBNAct(shape.in_channels, shape.out_channels, self.size, stride=self.step,
                          padding=self.padding, groups=self.groups,
                          batch_norm=bool(self.batch_normalize),
                          activation=self.activation)  # fmt: skip
@@ -165,18 +208,45 @@ class ConvBlock(Block):
 
 
 @dataclass(frozen=True, kw_only=True)
-class MaxPoolBlock(Block):
-    section: ClassVar[str] = "maxpool"
-    keys: ClassVar[dict[str, Callable[[str], Any]]] = {"size": parse_int, "stride": parse_int}
-    required: ClassVar[frozenset[str]] = frozenset({"size"})
-    size: int
-    stride: int = 1
+class SoftConvBlock(ConvBlock):
+    """The seed thesis' ``[softconv]``: its Continuous-Sparsification conv, whose weights
+    carry a learned soft mask while training. Trained, it is a conv whose weights are the
+    masked ones, so it builds as one here; ``yct import`` turns the thesis' mask into the
+    checkpoint's binary mask (:mod:`yolo.thesis`). The section name round-trips."""
 
-    def shape(self, ctx: ShapeContext) -> BlockShape:
-        return BlockShape(ctx.channels, ctx.channels, ctx.stride * self.stride)
+    section: ClassVar[str] = "softconv"
 
     def module(self, shape: BlockShape) -> nn.Module:
-        return DarknetMaxPool(self.size, self.stride)  # the model sets [net] maxpool_padding
+        # the thesis' SoftMaskedConv2d has no bias, with or without BatchNorm
+        return ConvBNAct(shape.in_channels, shape.out_channels, self.size, stride=self.step,
+                         padding=self.padding, groups=self.groups,
+                         batch_norm=bool(self.batch_normalize), activation=self.activation,
+                         bias=False)  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True)
+class MaxPoolBlock(Block):
+    section: ClassVar[str] = "maxpool"
+    keys: ClassVar[dict[str, Callable[[str], Any]]] = {
+        "size": parse_int, "stride": parse_int, "stride_x": parse_int, "stride_y": parse_int,
+    }  # fmt: skip
+    required: ClassVar[frozenset[str]] = frozenset({"size"})
+    optional: ClassVar[frozenset[str]] = frozenset({"stride_x", "stride_y"})
+    size: int
+    stride: int = 1
+    stride_x: int | None = None
+    stride_y: int | None = None
+
+    def shape(self, ctx: ShapeContext) -> BlockShape:
+        return BlockShape(
+            ctx.channels,
+            ctx.channels,
+            ctx.stride * _square_stride(self, ctx, self.stride, self.stride_x, self.stride_y),
+        )
+
+    def module(self, shape: BlockShape) -> nn.Module:
+        step = self.stride if self.stride_x is None else self.stride_x
+        return DarknetMaxPool(self.size, step)  # the model sets [net] maxpool_padding
 
     def flow(self) -> str:
         return "same"
@@ -203,9 +273,14 @@ class UpsampleBlock(Block):
 @dataclass(frozen=True, kw_only=True)
 class RouteBlock(Block):
     section: ClassVar[str] = "route"
-    keys: ClassVar[dict[str, Callable[[str], Any]]] = {"layers": parse_int_list}
+    keys: ClassVar[dict[str, Callable[[str], Any]]] = {
+        "layers": parse_int_list, "groups": parse_int, "group_id": parse_int,
+    }  # fmt: skip
     required: ClassVar[frozenset[str]] = frozenset({"layers"})
+    optional: ClassVar[frozenset[str]] = frozenset({"groups", "group_id"})
     layers: tuple[int, ...]
+    groups: int = 1  # YOLOv4-Tiny: keep channel group group_id of groups equal parts
+    group_id: int = 0
 
     def shape(self, ctx: ShapeContext) -> BlockShape:
         sources = tuple(self.absolute(ctx, ref, "layers") for ref in self.layers)
@@ -214,13 +289,19 @@ class RouteBlock(Block):
             detail = ", ".join(f"block {s} at stride {ctx.shapes[s].stride}" for s in sources)
             raise self.fail(ctx, f"cannot concatenate maps of different sizes: {detail}")
         channels = sum(ctx.shapes[s].out_channels for s in sources)
-        return BlockShape(ctx.channels, channels, strides.pop(), sources)
+        if channels % self.groups:
+            raise self.fail(ctx, f"groups={self.groups} must divide the {channels} routed "
+                            "channels")  # fmt: skip
+        if not 0 <= self.group_id < self.groups:
+            raise self.fail(ctx, f"group_id={self.group_id} out of range; allowed: "
+                            f"0..{self.groups - 1}")  # fmt: skip
+        return BlockShape(ctx.channels, channels // self.groups, strides.pop(), sources)
 
     def module(self, shape: BlockShape) -> nn.Module:
-        return Route(shape.sources)
+        return Route(shape.sources, self.groups, self.group_id)
 
     def flow(self) -> str:
-        return "route"
+        return "route" if self.groups == 1 else "opaque"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -383,8 +464,83 @@ class MobileBlock(Block):
         return dataclasses.replace(self, filters=scale_channels(self.filters, width))
 
 
+@dataclass(frozen=True, kw_only=True)
+class DropoutBlock(Block):
+    """darknet's ``[dropout]``: zeroes activations with ``probability`` while training, the
+    identity in evaluation (and so in every exported model)."""
+
+    section: ClassVar[str] = "dropout"
+    keys: ClassVar[dict[str, Callable[[str], Any]]] = {"probability": parse_float}
+    ignored: ClassVar[frozenset[str]] = frozenset(
+        {"dropblock", "dropblock_size_abs", "dropblock_size_rel"})  # fmt: skip
+    probability: float = 0.5
+
+    def shape(self, ctx: ShapeContext) -> BlockShape:
+        if not 0 <= self.probability < 1:
+            raise self.fail(ctx, f"probability must be in [0, 1), got {self.probability}")
+        return BlockShape(ctx.channels, ctx.channels, ctx.stride)
+
+    def module(self, shape: BlockShape) -> nn.Module:
+        return nn.Dropout(self.probability)
+
+    def flow(self) -> str:
+        return "same"
+
+
+@dataclass(frozen=True, kw_only=True)
+class _FromBlock(Block):
+    """A block that multiplies an earlier block's map (``from``) by the previous output."""
+
+    keys: ClassVar[dict[str, Callable[[str], Any]]] = {"from": parse_int}
+    required: ClassVar[frozenset[str]] = frozenset({"from"})
+    rename: ClassVar[dict[str, str]] = {"from": "from_"}
+    from_: int
+
+    def _source(self, ctx: ShapeContext) -> tuple[int, BlockShape]:
+        source = self.absolute(ctx, self.from_, "from")
+        other = ctx.shapes[source]
+        if other.out_channels != ctx.channels:
+            raise self.fail(ctx, f"block {source} has {other.out_channels} channels but the "
+                            f"previous block {ctx.channels}; they must be equal")  # fmt: skip
+        return source, other
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScaleChannelsBlock(_FromBlock):
+    """``[scale_channels] from=-N``: block N's map, each channel scaled by the previous
+    block's (B, C, 1, 1) output (squeeze-excite written as sections)."""
+
+    section: ClassVar[str] = "scale_channels"
+
+    def shape(self, ctx: ShapeContext) -> BlockShape:
+        source, other = self._source(ctx)
+        return BlockShape(ctx.channels, other.out_channels, other.stride, (source,))
+
+    def module(self, shape: BlockShape) -> nn.Module:
+        return ScaleChannels(shape.sources[0])
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamBlock(_FromBlock):
+    """``[sam] from=-N``: block N's map times the previous block's, element by element
+    (YOLOv4's spatial attention); both must have the same shape."""
+
+    section: ClassVar[str] = "sam"
+
+    def shape(self, ctx: ShapeContext) -> BlockShape:
+        source, other = self._source(ctx)
+        if other.stride != ctx.stride:
+            raise self.fail(ctx, f"block {source} is at stride {other.stride} but the previous "
+                            f"block at {ctx.stride}; they must be equal")  # fmt: skip
+        return BlockShape(ctx.channels, ctx.channels, ctx.stride, (source,))
+
+    def module(self, shape: BlockShape) -> nn.Module:
+        return SpatialAttention(shape.sources[0])
+
+
 BLOCK_TYPES: tuple[type[Block], ...] = (
     ConvBlock, MaxPoolBlock, RouteBlock, ShortcutBlock, UpsampleBlock, YoloBlock,
-    PEPBlock, EPBlock, FCABlock, MobileBlock,
+    PEPBlock, EPBlock, FCABlock, MobileBlock, DropoutBlock, ScaleChannelsBlock, SamBlock,
+    SoftConvBlock,
 )  # fmt: skip
 SECTIONS: dict[str, type[Block]] = {cls.section.lower(): cls for cls in BLOCK_TYPES}

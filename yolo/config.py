@@ -33,7 +33,7 @@ from yolo.blocks import (
     UpsampleBlock,
     YoloBlock,
 )
-from yolo.cfg_values import KIND_WORDS, parse_int
+from yolo.cfg_values import KIND_WORDS, parse_float, parse_int
 from yolo.errors import CfgError, cfg_error
 from yolo.layers import ACTIVATIONS
 
@@ -52,6 +52,9 @@ class NetSpec:
     # a project key: how [maxpool] pads (darknet's edge, or the ultralytics port's zeros
     # for size 2 / stride 1, which the seed thesis trained with); written only when "zero"
     maxpool_padding: str = "edge"
+    # a project key: every BatchNorm's eps, where it must match another code's (darknet and
+    # the seed thesis use 1e-5; this project trains with 1e-4); written only when set
+    batchnorm_eps: float | None = None
     line: int = 0
     extras: tuple[tuple[str, str], ...] = ()
 
@@ -81,7 +84,7 @@ class _Section:
 
 _DARKNET_NET_KEYS = frozenset(
     "batch subdivisions momentum decay angle saturation exposure hue learning_rate burn_in "
-    "max_batches policy steps scales mosaic flip max_chart_loss".split()
+    "max_batches policy steps scales mosaic flip max_chart_loss mask_initial_value".split()
 )
 MAXPOOL_PADDINGS = ("edge", "zero")
 
@@ -93,12 +96,20 @@ def _parse_maxpool_padding(text: str) -> str:
     return value
 
 
+def _parse_batchnorm_eps(text: str) -> float:
+    value = parse_float(text)
+    if not 0 < value < 1:
+        raise ValueError(f"must be in (0, 1), got {value}")
+    return value
+
+
 _NET_SECTION = _Section(
     {
         "width": parse_int,
         "height": parse_int,
         "channels": parse_int,
         "maxpool_padding": _parse_maxpool_padding,
+        "batchnorm_eps": _parse_batchnorm_eps,
     },
     frozenset(),
     ignored=_DARKNET_NET_KEYS,
@@ -239,18 +250,28 @@ def _format_number(value: float | int) -> str:
     return str(value)
 
 
+def _default(spec: type, name: str) -> Any:
+    found = next(f for f in dataclasses.fields(spec) if f.name == name)
+    return found.default
+
+
 def format_cfg(cfg: Cfg) -> str:
     """Write a cfg back to text that :func:`parse_cfg` reads into the same blocks."""
     lines = ["[net]"]
     lines += [f"{k}={_format_value(getattr(cfg.net, k))}" for k in ("width", "height", "channels")]
     if cfg.net.maxpool_padding != "edge":
         lines.append(f"maxpool_padding={cfg.net.maxpool_padding}")
+    if cfg.net.batchnorm_eps is not None:
+        lines.append(f"batchnorm_eps={cfg.net.batchnorm_eps!r}")
     lines += [f"{k}={v}" for k, v in cfg.net.extras]
     for block in cfg.blocks:
         spec = type(block)
         lines += ["", f"[{block.section}]"]
         for key in spec.keys:
-            value = getattr(block, spec.rename.get(key, key))
+            name = spec.rename.get(key, key)
+            value = getattr(block, name)
+            if value is None or (key in spec.optional and value == _default(spec, name)):
+                continue
             lines.append(f"{key}={_format_value(value)}")
         lines += [f"{k}={v}" for k, v in block.extras]
     return "\n".join(lines) + "\n"

@@ -58,6 +58,7 @@ class ConvBNAct(nn.Module):
         groups: int = 1,
         batch_norm: bool = True,
         activation: str = "linear",
+        bias: bool | None = None,  # default: without BN only
     ) -> None:
         super().__init__()
         padding = (kernel_size - 1) // 2 if padding is None else padding
@@ -68,7 +69,7 @@ class ConvBNAct(nn.Module):
             stride=stride,
             padding=padding,
             groups=groups,
-            bias=not batch_norm,
+            bias=(not batch_norm) if bias is None else bias,
         )
         self.bn = nn.BatchNorm2d(out_channels, momentum=0.03, eps=1e-4) if batch_norm else None
         self.act = make_activation(activation)
@@ -238,17 +239,31 @@ class DarknetMaxPool(nn.Module):
 
 
 class Route(nn.Module):
-    """Concatenation of earlier block outputs along channels (wiring lives in the model)."""
+    """Concatenation of earlier block outputs along channels (wiring lives in the model);
+    with ``groups`` > 1, only channel group ``group_id`` of it (YOLOv4-Tiny's split)."""
 
-    def __init__(self, sources: tuple[int, ...]) -> None:
+    def __init__(self, sources: tuple[int, ...], groups: int = 1, group_id: int = 0) -> None:
         super().__init__()
-        self.sources = sources
+        self.sources, self.groups, self.group_id = sources, groups, group_id
 
     def forward(self, inputs: list[torch.Tensor]) -> torch.Tensor:
-        return inputs[0] if len(inputs) == 1 else torch.cat(inputs, 1)
+        x = inputs[0] if len(inputs) == 1 else torch.cat(inputs, 1)
+        if self.groups == 1:
+            return x
+        return x.chunk(self.groups, dim=1)[self.group_id]
 
 
-class Shortcut(nn.Module):
+class TwoStream(nn.Module):
+    """A block that combines the previous block's output with an earlier one's
+    (``source``); the model hands it both."""
+
+    source: int
+
+    def forward(self, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class Shortcut(TwoStream):
     """Residual add of an earlier block's output, then the section's activation."""
 
     def __init__(self, source: int, activation: str) -> None:
@@ -258,3 +273,27 @@ class Shortcut(nn.Module):
 
     def forward(self, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
         return self.act(x + other)
+
+
+class ScaleChannels(TwoStream):
+    """darknet's ``[scale_channels]``: the earlier map, each channel scaled by the previous
+    block's output (a (B, C, 1, 1) attention, as squeeze-excite computes it)."""
+
+    def __init__(self, source: int) -> None:
+        super().__init__()
+        self.source = source
+
+    def forward(self, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+        return other * x
+
+
+class SpatialAttention(TwoStream):
+    """darknet's ``[sam]``: the earlier map times the previous block's output, element by
+    element (YOLOv4's spatial attention module)."""
+
+    def __init__(self, source: int) -> None:
+        super().__init__()
+        self.source = source
+
+    def forward(self, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+        return other * x

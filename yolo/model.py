@@ -15,7 +15,7 @@ from torch import nn
 
 from yolo.config import Cfg, YoloBlock, format_cfg
 from yolo.head import YoloHead
-from yolo.layers import DarknetMaxPool, Route, Shortcut
+from yolo.layers import DarknetMaxPool, Route, TwoStream
 from yolo.topology import infer_shapes
 
 
@@ -29,9 +29,11 @@ class Darknet(nn.Module):
         self.blocks = nn.ModuleList(
             block.module(shape) for block, shape in zip(cfg.blocks, self.shapes)
         )
-        for module in self.blocks:  # a [net] setting: one place for every max-pool
+        for module in self.modules():  # [net] settings: one place for every layer they set
             if isinstance(module, DarknetMaxPool):
                 module.zero_padding = cfg.net.maxpool_padding == "zero"
+            if isinstance(module, nn.BatchNorm2d) and cfg.net.batchnorm_eps is not None:
+                module.eps = cfg.net.batchnorm_eps
         self.head_indices = tuple(
             i for i, block in enumerate(cfg.blocks) if isinstance(block, YoloBlock)
         )
@@ -89,7 +91,7 @@ class Darknet(nn.Module):
         for i, module in enumerate(self.blocks):
             if isinstance(module, Route):
                 x = module([saved[s] for s in module.sources])
-            elif isinstance(module, Shortcut):
+            elif isinstance(module, TwoStream):
                 x = module(x, saved[module.source])
             elif isinstance(module, YoloHead):
                 x = module(x)

@@ -4,9 +4,10 @@ and channel flow, and the zoo exercises each of them."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from yolo.blocks import BLOCK_TYPES, FLOWS, SECTIONS, Block
-from yolo.config import format_cfg, parse_cfg
+from yolo.config import format_cfg, load_cfg, parse_cfg
 from yolo.zoo import ZOO, create_model, with_width
 
 
@@ -32,7 +33,11 @@ def test_every_zoo_block_has_a_known_flow_and_round_trips() -> None:
         assert [dataclasses.replace(b, line=0) for b in again.blocks] == [
             dataclasses.replace(b, line=0) for b in model.cfg.blocks
         ]
-    assert seen == set(BLOCK_TYPES)  # the zoo uses every block type
+    dialect = load_cfg(Path(__file__).parent / "cfgs" / "dialect.cfg")
+    for block in dialect.blocks:
+        assert block.flow() in FLOWS
+        seen.add(type(block))
+    assert seen == set(BLOCK_TYPES)  # the zoo and the dialect cfg use every block type
 
 
 def test_widen_keeps_prediction_convs_and_depthwise_groups() -> None:

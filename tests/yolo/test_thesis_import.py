@@ -30,6 +30,7 @@ _SEPCONV = {"block.expand.conv": "sepconv.0", "block.expand.bn": "sepconv.1",
             "block.project.conv": "sepconv.6", "block.project.bn": "sepconv.7"}  # fmt: skip
 THESIS_NAMES = {
     "convolutional": _CONV,
+    "softconv": _CONV,  # SoftMaskedConv2d is registered as 'Conv2d' too
     "PEP": {"project_in.conv": "PEP.conv.0", "project_in.bn": "PEP.conv.1",
             **{k: f"PEP.{v}" for k, v in _SEPCONV.items()}},
     "EP": {k: f"EP.{v}" for k, v in _SEPCONV.items()},
@@ -94,8 +95,10 @@ def _trained_like(name: str, classes: int = 3) -> Darknet:
 
 
 def _thesis_reference(model: Darknet) -> Darknet:
-    """The same weights under the thesis' max-pool padding (what its code computes)."""
-    cfg = parse_cfg(format_cfg(model.cfg).replace("channels=3", "channels=3\nmaxpool_padding=zero"))
+    """The same weights under the thesis' max-pool padding and BatchNorm eps (what its
+    code computes: tools/thesis_parity.py checks that against the thesis' own Darknet)."""
+    thesis_net = "channels=3\nmaxpool_padding=zero\nbatchnorm_eps=1e-05"
+    cfg = parse_cfg(format_cfg(model.cfg).replace("channels=3", thesis_net))
     reference = Darknet(cfg).eval()
     reference.load_state_dict(model.state_dict())
     return reference
@@ -111,7 +114,8 @@ def test_a_thesis_checkpoint_imports_with_equal_outputs(name, tmp_path, capsys) 
                  "-o", str(tmp_path / "model.pt")]) == 0  # fmt: skip
     assert "maxpool_padding=zero" in capsys.readouterr().out
     imported = load_checkpoint(tmp_path / "model.pt")
-    assert "maxpool_padding=zero" in imported.model.cfg_text
+    assert "maxpool_padding=zero\nbatchnorm_eps=1e-05" in imported.model.cfg_text
+    assert {m.eps for m in imported.model.modules() if isinstance(m, nn.BatchNorm2d)} == {1e-5}
     assert imported.metadata["thesis_epoch"] == 272
     assert imported.metadata["thesis_best_fitness"] == pytest.approx(0.41)
     assert imported.metadata["img_size"] == 96 and imported.metadata["names"][0] == "class0"
@@ -228,3 +232,39 @@ def test_maxpool_padding_round_trips_and_is_checked(write_cfg) -> None:
     with pytest.raises(CfgError, match=r"\[net\]: maxpool_padding: must be one of edge, zero, "
                        r"got 'inf'"):  # fmt: skip
         parse_cfg(text.replace("maxpool_padding=zero", "maxpool_padding=inf"))
+
+
+def test_a_continuous_sparsification_ticket_imports_as_the_thesis_evaluates_it(tmp_path) -> None:
+    """[softconv] (SoftMaskedConv2d: weight, init_weight, mask_weight, then its BatchNorm):
+    a ticket's conv uses weight · (mask_weight > 0) / sigmoid(mask_initial_value)."""
+    from yolo.zoo import zoo_cfg_text
+
+    text = zoo_cfg_text("yolov3-tiny").replace("channels=3", "channels=3\nmask_initial_value=-0.1")
+    text = text.replace("[convolutional]", "[softconv]", 2)  # blocks 0 and 2
+    cfg = parse_cfg(text, source="soft.cfg")
+    assert [b.section for b in cfg.blocks[:3]] == ["softconv", "maxpool", "softconv"]
+    model = Darknet(cfg).eval()
+    torch.manual_seed(1)
+    logits = {i: torch.randn_like(model.blocks[i].conv.weight) for i in (0, 2)}
+    state = collections.OrderedDict()
+    for key, value in model.state_dict().items():
+        index = int(key.split(".")[1])
+        name = thesis_key(model, key)
+        state[name] = value.clone()
+        if index in logits and key.endswith("conv.weight"):  # SoftMaskedConv2d's own tensors
+            state[name.replace(".weight", ".init_weight")] = torch.zeros_like(value)
+            state[name.replace(".weight", ".mask_weight")] = logits[index]
+    torch.save({"epoch": 3, "model": state}, tmp_path / "cs.pt")
+    (tmp_path / "soft.cfg").write_text(text)
+    assert main(["import", str(tmp_path / "cs.pt"), "--cfg", str(tmp_path / "soft.cfg"), "-o",
+                 str(tmp_path / "m.pt")]) == 0  # fmt: skip
+    imported = load_checkpoint(tmp_path / "m.pt")
+    assert imported.model.cfg.blocks[0].section == "softconv"  # the section round-trips
+    scale = 1 / torch.sigmoid(torch.tensor(-0.1))
+    for i in (0, 2):
+        key = f"blocks.{i}.conv.weight"
+        assert torch.equal(imported.masks[key], logits[i] > 0)
+        want = model.state_dict()[key] * (logits[i] > 0) * scale
+        assert torch.allclose(imported.model.state_dict()[key], want, atol=1e-6)
+    others = [k for k in model.state_dict() if not k.startswith(("blocks.0.conv", "blocks.2.conv"))]
+    assert all(torch.equal(imported.model.state_dict()[k], model.state_dict()[k]) for k in others)

@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         cfg_path = args.out.with_suffix(".cfg")
         # darknet's dialect: no project keys (the thesis' parser refuses unknown ones, and its
         # code pads max-pools with zeros by itself)
-        net = dataclasses.replace(model.cfg.net, maxpool_padding="edge")
+        net = dataclasses.replace(model.cfg.net, maxpool_padding="edge", batchnorm_eps=None)
         cfg_path.write_text(format_cfg(dataclasses.replace(model.cfg, net=net)))
         print(f"wrote {args.out} (darknet, {args.out.stat().st_size / 2**20:.3f} MB) "
               f"and {cfg_path}")  # fmt: skip

@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"wrote {args.out}: {imported.model.num_classes} classes, "
         f"{sum(p.numel() for p in imported.model.parameters()):,} params, "
-        f"{len(imported.masks)} masked weights ({pruned:,} pruned), maxpool_padding=zero"
+        f"{len(imported.masks)} masked weights ({pruned:,} pruned), "
+        "maxpool_padding=zero, batchnorm_eps=1e-05"
     )
     return 0
