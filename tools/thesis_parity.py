@@ -10,7 +10,8 @@ The thesis' code is imported from PATH as it is, with one stub: ``torchvision`` 
 utils import for NMS only, not installed here) is replaced by an empty module. For every
 cfg under ``PATH/cfg`` it builds both models, compares parameter counts, saves the thesis
 model's state dict the way its ``train.py`` does, imports it with ``yct import``'s code,
-and compares the raw head maps (before decoding and NMS) on one random batch in eval mode.
+compares the raw head maps (before decoding and NMS) on one random batch in eval mode, and
+reads the ``.weights`` its ``save_weights`` writes (the layout told from the file's size).
 """
 
 from __future__ import annotations
@@ -41,6 +42,28 @@ def _thesis_darknet(repo: Path) -> type:
     from models import Darknet  # type: ignore[import-not-found]
 
     return Darknet  # type: ignore[no-any-return]
+
+
+def _reads_its_weights(theirs: torch.nn.Module, ours: torch.nn.Module, folder: Path) -> bool:
+    """The thesis' save_weights file, read by ours (layout told from its size), gives its
+    model's outputs."""
+    from models import save_weights  # type: ignore[import-not-found]
+
+    from yolo.io import read_darknet_weights
+    from yolo.model import Darknet
+
+    path = folder / "thesis.weights"
+    save_weights(theirs, str(path))
+    fresh = Darknet(ours.cfg)
+    fresh.load_state_dict(ours.state_dict())  # its non-conv blocks come from its .pt only
+    for block, module in zip(fresh.cfg.blocks, fresh.blocks):  # what the file must restore
+        if block.section == "convolutional":
+            for conv in module.modules():
+                if isinstance(conv, torch.nn.Conv2d):
+                    torch.nn.init.zeros_(conv.weight)
+    read_darknet_weights(fresh, path)
+    return all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(),
+                                                 ours.state_dict().values()))  # fmt: skip
 
 
 def _like_trained(model: torch.nn.Module) -> torch.nn.Module:
@@ -96,6 +119,7 @@ def main() -> int:
                 saved = Path(folder) / "best.pt"
                 torch.save({"epoch": 0, "model": theirs.state_dict()}, saved)
                 ours = import_thesis_checkpoint(saved, cfg, img_size=args.img_size).model.eval()
+                row["reads_its_weights"] = _reads_its_weights(theirs, ours, Path(folder))
         except ValueError as exc:
             rows[name] = {**row, "ours": f"refused: {' '.join(str(exc).split())[:120]}"}
             continue

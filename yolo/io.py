@@ -32,13 +32,25 @@ CHECKPOINT_VERSION = 1
 # --------------------------------------------------------------------------- darknet weights
 
 
-def _weight_units(model: Darknet) -> Iterator[tuple[int, list[torch.Tensor]]]:
+# Two layouts of the same header + fp32 stream. ``darknet``: every weighted unit of every
+# block. ``thesis``: what the seed thesis' save_weights / load_darknet_weights write and read,
+# the [convolutional] blocks only (its PEP, EP, FCA, mobile and softconv weights live in its
+# .pt checkpoints alone): for YOLOv3 and -Tiny the two are the same file; for YOLO Nano and
+# YOLOv3-Mobile a thesis file holds the values of the plain convs only, which tells them apart.
+WEIGHTS_LAYOUTS = ("darknet", "thesis")
+
+
+def _weight_units(
+    model: Darknet, layout: str = "darknet"
+) -> Iterator[tuple[int, list[torch.Tensor]]]:
     """(block index, tensors in darknet file order) for every weighted unit, in forward order.
 
     Conv with BN: BN bias, BN weight, running mean, running var, conv weight. Conv without
     BN: conv bias, conv weight. Linear (FCA, squeeze-excite): bias if any, weight.
     """
     for index, block in enumerate(model.blocks):
+        if layout == "thesis" and model.cfg.blocks[index].section != "convolutional":
+            continue
         for module in block.modules():
             if isinstance(module, ConvBNAct):
                 conv, bn = module.conv, module.bn
@@ -52,22 +64,45 @@ def _weight_units(model: Darknet) -> Iterator[tuple[int, list[torch.Tensor]]]:
                 yield index, [t.data for t in tensors if t is not None]
 
 
-def write_darknet_weights(model: Darknet, path: str | Path, *, seen: int = 0) -> None:
-    """Write darknet ``.weights``: header (major 0, minor 2, revision 5, int64 seen), fp32 data."""
+def darknet_values(model: Darknet, layout: str = "darknet") -> int:
+    """fp32 values a ``.weights`` file of ``model`` holds after its header, in ``layout``."""
+    return sum(t.numel() for _, tensors in _weight_units(model, layout) for t in tensors)
+
+
+def write_darknet_weights(model: Darknet, path: str | Path, *, seen: int = 0,
+                          layout: str = "darknet") -> None:  # fmt: skip
+    """Write darknet ``.weights``: header (major 0, minor 2, revision 5, int64 seen), fp32
+    data, in one of :data:`WEIGHTS_LAYOUTS`."""
+    if layout not in WEIGHTS_LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(WEIGHTS_LAYOUTS)}, got '{layout}'")
     with open(path, "wb") as handle:
         np.array([0, 2, 5], dtype="<i4").tofile(handle)
         np.array([seen], dtype="<i8").tofile(handle)
-        for _, tensors in _weight_units(model):
+        for _, tensors in _weight_units(model, layout):
             for tensor in tensors:
                 tensor.detach().cpu().numpy().astype("<f4").tofile(handle)
 
 
-def read_darknet_weights(model: Darknet, path: str | Path, *, cutoff: int | None = None) -> int:
+def _detect_layout(model: Darknet, values: int, path: Path) -> str:
+    """The layout whose size is the file's; the darknet one where both fit (the same file)."""
+    sizes = {layout: darknet_values(model, layout) for layout in WEIGHTS_LAYOUTS}
+    fits = [layout for layout, size in sizes.items() if size == values]
+    if fits:
+        return fits[0]
+    expected = ", ".join(f"{size:,} ({layout})" for layout, size in sizes.items())
+    raise ValueError(f"{path}: {values:,} values after the header, but this cfg's weights are "
+                     f"{expected}; weights for another cfg or class count?")  # fmt: skip
+
+
+def read_darknet_weights(model: Darknet, path: str | Path, *, cutoff: int | None = None,
+                         layout: str | None = None) -> int:  # fmt: skip
     """Load darknet ``.weights`` into ``model`` in place; returns the header's images-seen.
 
     Args:
         cutoff: read only blocks with index < cutoff (darknet's backbone-only files such as
             ``darknet53.conv.74``); the file must then hold exactly those blocks.
+        layout: one of :data:`WEIGHTS_LAYOUTS`; by default told from the file's size (a
+            whole file of either layout: the sizes differ wherever the layouts do).
     """
     path = Path(path)
     if not path.is_file():
@@ -85,8 +120,12 @@ def read_darknet_weights(model: Darknet, path: str | Path, *, cutoff: int | None
             "number of float32 values; the file is truncated or not darknet weights"
         )
     values = np.frombuffer(data[header:], dtype="<f4")
+    if layout is None:
+        layout = "darknet" if cutoff is not None else _detect_layout(model, values.size, path)
+    if layout not in WEIGHTS_LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(WEIGHTS_LAYOUTS)}, got '{layout}'")
     offset = 0
-    for index, tensors in _weight_units(model):
+    for index, tensors in _weight_units(model, layout):
         if cutoff is not None and index >= cutoff:
             break
         for tensor in tensors:

@@ -78,10 +78,16 @@ def test_darknet_file_layout_is_darknets(tmp_path) -> None:
 def test_darknet_weights_for_another_cfg_is_an_error(tmp_path) -> None:
     path = tmp_path / "m.weights"
     write_darknet_weights(create_model("yolov3-tiny", num_classes=2, width=0.25), path)
-    with pytest.raises(ValueError, match="values left after the last block"):
+    with pytest.raises(ValueError, match=r"values after the header, but this cfg's weights are "
+                       r"[\d,]+ \(darknet\), [\d,]+ \(thesis\); weights for another cfg"):  # fmt: skip
         read_darknet_weights(create_model("yolov3-tiny", num_classes=1, width=0.25), path)
+    # with the layout given, where the file ends or what is left over is named
+    with pytest.raises(ValueError, match="values left after the last block"):
+        read_darknet_weights(create_model("yolov3-tiny", num_classes=1, width=0.25), path,
+                             layout="darknet")  # fmt: skip
     with pytest.raises(ValueError, match="file ends while reading block"):
-        read_darknet_weights(create_model("yolov3-tiny", num_classes=2, width=0.5), path)
+        read_darknet_weights(create_model("yolov3-tiny", num_classes=2, width=0.5), path,
+                             layout="darknet")  # fmt: skip
     with pytest.raises(FileNotFoundError, match="darknet weights file not found"):
         read_darknet_weights(create_model("yolov3-tiny", num_classes=2), tmp_path / "x")
 
@@ -147,3 +153,35 @@ def test_bad_checkpoints(tmp_path) -> None:
     with pytest.raises(ValueError, match="state dict does not fit its cfg") as info:
         load_checkpoint(path)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["yolo-nano", "yolov3-mobile", "yolov3-tiny"])
+def test_the_thesis_weights_layout_holds_its_plain_convs_and_is_told_by_size(
+    name, tmp_path
+) -> None:
+    """The seed thesis' save_weights writes [convolutional] blocks only: a Nano or Mobile
+    file of it is shorter, read (from its size) into those blocks, the rest untouched."""
+    from yolo.io import darknet_values
+
+    source = create_model(name, num_classes=3, width=0.5)
+    _randomise(source)
+    path = tmp_path / "thesis.weights"
+    write_darknet_weights(source, path, layout="thesis")
+    plain = [i for i, b in enumerate(source.cfg.blocks) if b.section == "convolutional"]
+    expected = sum(
+        p.numel()
+        for k, p in source.state_dict().items()
+        if int(k.split(".")[1]) in plain and not k.endswith("num_batches_tracked")
+    )
+    assert path.stat().st_size == 20 + 4 * expected == 20 + 4 * darknet_values(source, "thesis")
+    if name != "yolov3-tiny":  # every weighted block of tiny is a plain conv: one layout
+        assert darknet_values(source, "thesis") < darknet_values(source)
+    target = create_model(name, num_classes=3, width=0.5)
+    before = {k: v.clone() for k, v in target.state_dict().items()}
+    read_darknet_weights(target, path)  # the layout told from the size
+    for key, value in target.state_dict().items():
+        block = int(key.split(".")[1])
+        if key.endswith("num_batches_tracked"):
+            continue
+        want = source.state_dict()[key] if block in plain else before[key]
+        assert torch.equal(value, want), key

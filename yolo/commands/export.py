@@ -18,6 +18,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="darknet: .weights (what darknet and the seed thesis read) and the .cfg beside it",
     )  # fmt: skip
     parser.add_argument("--half", action="store_true", help="sparse: store values as fp16")
+    parser.add_argument(
+        "--weights-layout", default="darknet", choices=("darknet", "thesis"),
+        help="darknet: every block (darknet); thesis: [convolutional] blocks only, as the seed "
+        "thesis' save_weights writes",
+    )  # fmt: skip
     parser.add_argument("--img-size", type=int, help="onnx: example input size (training size)")
     parser.add_argument(
         "--compact", action="store_true",
@@ -84,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         if args.out.suffix.lower() == ".cfg":
             raise ValueError(f"{args.out}: --format darknet writes the .weights file; its .cfg "
                              "goes beside it")  # fmt: skip
-        write_darknet_weights(model, args.out)
+        write_darknet_weights(model, args.out, layout=args.weights_layout)
         cfg_path = args.out.with_suffix(".cfg")
         # darknet's dialect: no project keys (the thesis' parser refuses unknown ones, and its
         # code pads max-pools with zeros by itself)
