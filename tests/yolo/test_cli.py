@@ -113,9 +113,9 @@ def test_bad_input_is_one_line_and_exit_2(args, pattern, capsys) -> None:
 
 def test_bad_cfg_through_the_console_script_has_no_traceback(tmp_path) -> None:
     cfg = tmp_path / "bad.cfg"
-    cfg.write_text(TINY_CFG.replace("[shortcut]", "[dropout]"))
+    cfg.write_text(TINY_CFG.replace("[shortcut]", "[reorg3d]"))
     result = _yct("info", str(cfg))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0
-    assert f"{cfg}:" in result.stderr and "block 2: unknown section [dropout]" in result.stderr
+    assert f"{cfg}:" in result.stderr and "block 2: unknown section [reorg3d]" in result.stderr
