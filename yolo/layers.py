@@ -232,10 +232,17 @@ class DarknetMaxPool(nn.Module):
             if (self.size, self.stride) == (2, 1):
                 return self.port_pool(F.pad(x, (0, 1, 0, 1), value=0.0))
             return self.port_pool(x)
-        if self.pad:
-            left = self.pad // 2
+        left = self.pad // 2
+        if self.pad and (left or not self._padding_unused(x)):
             x = F.pad(x, (left, self.pad - left, left, self.pad - left), mode="replicate")
         return self.pool(x)
+
+    def _padding_unused(self, x: torch.Tensor) -> bool:
+        """Whether right/bottom padding would add no window (a size-2 stride-2 pool on an
+        even map, every such pool at a multiple-of-32 input): then it is skipped, a copy of
+        the map (and its backward) saved; the windows, and so the output, are the same."""
+        size, stride, pad = self.size, self.stride, self.pad
+        return all((n - size) // stride == (n + pad - size) // stride for n in x.shape[-2:])
 
 
 class Route(nn.Module):

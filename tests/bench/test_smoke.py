@@ -25,6 +25,7 @@ SCRIPTS = {
     "tune_overhead.py": ("tune_overhead.json", ("summary", "studies", "ray_start_s")),
     "record_trials.py": ("demo_trials.json", ("provenance", "params", "trials")),
     "search_efficiency.py": ("search_efficiency.json", ("summary", "overhead_ms", "reference")),
+    "train_step.py": ("train_step.json", ("models", "img_size", "threads")),
 }
 SLOW = ("tune_overhead.py", "record_trials.py", "search_efficiency.py")  # Ray studies
 

@@ -167,3 +167,20 @@ def test_tiny_maxpool_keeps_size_and_pads_with_minus_infinity() -> None:
     x = -torch.ones(1, 1, 3, 3)
     y = pool(x)
     assert y.shape == x.shape and torch.all(y == -1)  # zero padding would give 0 at the edge
+
+
+@pytest.mark.parametrize(("size", "stride"), [(2, 2), (2, 1), (3, 2), (3, 1), (5, 1)])
+@pytest.mark.parametrize("n", [7, 12, 13, 26])
+def test_maxpool_skips_only_padding_that_adds_no_window(size, stride, n) -> None:
+    """The darknet max-pool pads right/bottom by size - 1 (edge values); where that adds no
+    output window (size 2, stride 2 on an even map) the copy is skipped: same output."""
+    import torch.nn.functional as F
+
+    from yolo.layers import DarknetMaxPool
+
+    pool = DarknetMaxPool(size, stride)
+    x = torch.randn(2, 3, n, n)
+    left = (size - 1) // 2
+    padded = F.pad(x, (left, size - 1 - left, left, size - 1 - left), mode="replicate")
+    assert torch.equal(pool(x), pool.pool(padded))
+    assert pool._padding_unused(x) == ((size, stride) == (2, 2) and n % 2 == 0)
