@@ -11,7 +11,10 @@ HELP = "Pareto front of a study from MLflow: PNG plot, markdown + CSV table, hyp
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--experiment", help="study name (MLflow experiment); default: all")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--experiment", metavar="NAME", help="the study (MLflow experiment)")
+    which.add_argument("--all", action="store_true",
+                       help="every study in the store, pooled on one front")  # fmt: skip
     parser.add_argument("--x", default=m.MACS, help=f"cost metric on the x axis ({m.MACS})")
     parser.add_argument("--y", default=m.MAP50, help=f"quality metric on the y axis ({m.MAP50})")
     parser.add_argument("--objectives", nargs="+", metavar="METRIC:MODE",
@@ -45,6 +48,9 @@ def run(args: argparse.Namespace) -> int:
     from analysis.report import front_report
     from trainables.mlflow_adapter import DEFAULT_TRACKING_URI, load_study_start, load_trial_runs
 
+    if not args.experiment and not args.all:
+        raise ValueError("give --experiment NAME (one study, with its fixed reference) or --all "
+                         "(every study in the store pooled, no common reference)")  # fmt: skip
     objectives = _objectives(args)
     uri = args.mlflow_uri or DEFAULT_TRACKING_URI
     needed = {m for m, _ in objectives} | {args.x, args.y}

@@ -53,7 +53,10 @@ def test_pareto_command_writes_plot_table_and_csv(study, tmp_path, capsys) -> No
 def test_pareto_command_bad_input(study, tmp_path, capsys) -> None:
     assert main(["pareto", "--experiment", "nope", "--mlflow-uri", study]) == 2
     assert "no MLflow experiment 'nope'" in capsys.readouterr().err
-    assert main(["pareto", "--mlflow-uri", study, "--objectives", "map50:max"]) == 2
+    assert main(["pareto", "--mlflow-uri", study]) == 2
+    assert "give --experiment NAME (one study" in capsys.readouterr().err
+    assert main(["pareto", "--all", "--mlflow-uri", study, "--objectives", "map50:max"]) == 2
     assert "at least 2 objectives" in capsys.readouterr().err
-    assert main(["pareto", "--mlflow-uri", study, "--objectives", "mAP:max", "macs:min"]) == 2
+    assert main(["pareto", "--all", "--mlflow-uri", study, "--objectives", "mAP:max",
+                 "macs:min"]) == 2  # fmt: skip
     assert "--objectives: expected METRIC" in capsys.readouterr().err
