@@ -3,7 +3,8 @@
 One parent run per study (the search-space YAML, the search settings, at the end the front,
 its hypervolume, reference point, plot and table), one nested run per trial (its parameters,
 every reported metric by step, its error if it failed, its checkpoint and per-class AP),
-tagged ``method``/``model``/``dataset``/``study``; front members get ``pareto=true``. Uses the
+tagged ``method``/``model``/``dataset``/``study``; front members get ``pareto=true``, every
+other trial ``pareto=false``. Uses the
 explicit client API (no global active run), so the driver can track many trials at once.
 
 With a SQLite store, artifacts go to ``mlartifacts/`` beside the database file (MLflow's own
@@ -240,15 +241,16 @@ class StudyTracker:
         ):  # fmt: skip
             self.client.set_tag(run.info.run_id, "lost", "driver died before Tune saved it")
             self.client.set_terminated(run.info.run_id, "KILLED")
+        front = set(front_runs)
         for run in self.client.search_runs(
             [self.experiment_id],
             max_results=50_000,
-            filter_string=f"tags.mlflow.parentRunId = '{self.parent}' and tags.pareto = 'true'",
-        ):  # a resumed study recomputes its front
-            if run.info.run_id not in front_runs:
-                self.client.set_tag(run.info.run_id, "pareto", "false")
-        for run in front_runs:
-            self.client.set_tag(run, "pareto", "true")
+            filter_string=f"tags.mlflow.parentRunId = '{self.parent}'",
+        ):  # every trial says whether it is on the front (so "not on it" can be filtered);
+            # a resumed study recomputes its front
+            on_front = "true" if run.info.run_id in front else "false"
+            if run.data.tags.get("pareto") != on_front:
+                self.client.set_tag(run.info.run_id, "pareto", on_front)
         self.client.log_metric(self.parent, "hypervolume", hypervolume)
         if not self.reference:  # a study from before the fixed reference: the front's own
             for key, value in reference.items():
