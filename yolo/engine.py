@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from yolo.callbacks import Callback, Step
+from yolo.config import YoloBlock
 from yolo.data.dataset import DetectionDataset
 from yolo.data.loader import create_dataloader, set_loader_epoch
 from yolo.data.spec import DatasetSpec, load_spec
@@ -32,7 +33,7 @@ from yolo.metrics import names as m
 from yolo.model import Darknet
 from yolo.resources import check_fits
 from yolo.train_config import Hyp, TrainConfig
-from yolo.zoo import anchors_for_size, cfg_anchors, create_model, resolve_cfg
+from yolo.zoo import ZOO, anchors_for_size, cfg_anchors, create_model, resolve_cfg
 
 __all__ = ["NonFiniteLossError", "Trainer", "evaluate", "select_device"]
 
@@ -140,6 +141,7 @@ class Trainer:
         torch.manual_seed(config.seed)
         if model is None:
             model = build_model(config, spec.anchors, self.names)
+            self._note_rewritten_heads(config, len(self.names))
         if model.num_classes != len(self.names):
             raise ValueError(
                 f"the model predicts {model.num_classes} classes but {config.data} has "
@@ -168,6 +170,19 @@ class Trainer:
             callback.setup(self)
         self.extra_optimizers = [o for cb in self.callbacks for o in cb.optimizers()]
         self.taps = tuple(sorted({t for cb in self.callbacks for t in cb.taps}))
+
+    def _note_rewritten_heads(self, config: TrainConfig, classes: int) -> None:
+        """A user's cfg written for another class count gets new heads: said, not done
+        silently (the prediction convs start untrained)."""
+        if config.weights and not config.weights.endswith(".weights"):
+            return  # a checkpoint brings its own heads (its classes are checked)
+        if config.model in ZOO:
+            return
+        written = {b.classes for b in resolve_cfg(config.model).blocks if isinstance(b, YoloBlock)}
+        if written != {classes}:
+            self.log(f"note: {config.model}: [yolo] classes={','.join(map(str, sorted(written)))}"
+                     f" but {config.data} has {classes}; the heads and prediction convs are "
+                     f"rebuilt for {classes} classes (untrained)")  # fmt: skip
 
     def _multi_scale_range(self) -> tuple[int, int]:
         size = self.config.img_size

@@ -204,3 +204,19 @@ def test_train_command_bad_input(demo_spec, tmp_path, capsys) -> None:
     capsys.readouterr()
     assert main(["evaluate", str(out / "best.pt"), "--data", str(other)]) == 2
     assert "was trained on classes" in capsys.readouterr().err
+
+
+def test_a_user_cfg_for_another_class_count_is_said_not_silently_rebuilt(demo_spec, tmp_path,
+                                                                         write_cfg) -> None:  # fmt: skip
+    from yolo.zoo import zoo_cfg_text
+
+    cfg = write_cfg(zoo_cfg_text("yolov3-tiny"), "coco80.cfg")  # written for 20 classes
+    lines: list[str] = []
+    Trainer(_config(demo_spec, tmp_path, model=str(cfg), epochs=1), progress=False,
+            log=lines.append)  # fmt: skip
+    assert any(line.startswith(f"note: {cfg}: [yolo] classes=20 but ") and
+               "has 10; the heads and prediction convs are rebuilt for 10 classes" in line
+               for line in lines), lines  # fmt: skip
+    quiet: list[str] = []
+    Trainer(_config(demo_spec, tmp_path / "zoo", epochs=1), progress=False, log=quiet.append)
+    assert not any(line.startswith("note:") for line in quiet)  # a zoo name is made to measure
