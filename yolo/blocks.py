@@ -34,6 +34,7 @@ from yolo.layers import (
     PEP,
     ConvBNAct,
     DarknetMaxPool,
+    LocalAvgPool,
     MobileBottleneck,
     Route,
     ScaleChannels,
@@ -488,6 +489,40 @@ class DropoutBlock(Block):
 
 
 @dataclass(frozen=True, kw_only=True)
+class AvgPoolBlock(Block):
+    """darknet's ``[avgpool]``: the global mean of every channel, a (B, C, 1, 1) output (the
+    squeeze of squeeze-excite written as sections, before ``[scale_channels]``). Its output
+    has no stride; it is recorded at its input's, and a block that joins it with a map of
+    another size is refused by the size check at load."""
+
+    section: ClassVar[str] = "avgpool"
+
+    def module(self, shape: BlockShape) -> nn.Module:
+        return nn.AdaptiveAvgPool2d(1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LocalAvgPoolBlock(Block):
+    """darknet's ``[local_avgpool] size stride``: average pooling placed like its max-pool,
+    each window averaged over the cells inside the map (:class:`~yolo.layers.LocalAvgPool`)."""
+
+    section: ClassVar[str] = "local_avgpool"
+    keys: ClassVar[dict[str, Callable[[str], Any]]] = {"size": parse_int, "stride": parse_int}
+    required: ClassVar[frozenset[str]] = frozenset({"size"})
+    size: int
+    stride: int = 1
+
+    def shape(self, ctx: ShapeContext) -> BlockShape:
+        return BlockShape(ctx.channels, ctx.channels, ctx.stride * self.stride)
+
+    def module(self, shape: BlockShape) -> nn.Module:
+        return LocalAvgPool(self.size, self.stride)
+
+    def flow(self) -> str:
+        return "same"
+
+
+@dataclass(frozen=True, kw_only=True)
 class _FromBlock(Block):
     """A block that multiplies an earlier block's map (``from``) by the previous output."""
 
@@ -541,6 +576,6 @@ class SamBlock(_FromBlock):
 BLOCK_TYPES: tuple[type[Block], ...] = (
     ConvBlock, MaxPoolBlock, RouteBlock, ShortcutBlock, UpsampleBlock, YoloBlock,
     PEPBlock, EPBlock, FCABlock, MobileBlock, DropoutBlock, ScaleChannelsBlock, SamBlock,
-    SoftConvBlock,
+    SoftConvBlock, AvgPoolBlock, LocalAvgPoolBlock,
 )  # fmt: skip
 SECTIONS: dict[str, type[Block]] = {cls.section.lower(): cls for cls in BLOCK_TYPES}

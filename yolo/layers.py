@@ -245,6 +245,23 @@ class DarknetMaxPool(nn.Module):
         return all((n - size) // stride == (n + pad - size) // stride for n in x.shape[-2:])
 
 
+class LocalAvgPool(nn.Module):
+    """darknet's ``[local_avgpool]``: the mean of each window over the cells that lie in
+    the map (darknet counts only those), windows placed as its max-pool places them
+    (``size - 1`` of padding, ``(size - 1) // 2`` of it before)."""
+
+    def __init__(self, size: int, stride: int) -> None:
+        super().__init__()
+        self.size, self.stride, self.pad = size, stride, size - 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        left = self.pad // 2
+        pads = (left, self.pad - left, left, self.pad - left)
+        total = F.avg_pool2d(F.pad(x, pads), self.size, self.stride)
+        inside = F.avg_pool2d(F.pad(torch.ones_like(x[:, :1]), pads), self.size, self.stride)
+        return total / inside
+
+
 class Route(nn.Module):
     """Concatenation of earlier block outputs along channels (wiring lives in the model);
     with ``groups`` > 1, only channel group ``group_id`` of it (YOLOv4-Tiny's split)."""
