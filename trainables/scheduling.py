@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ray import tune
+from ray.tune.result import AUTO_RESULT_KEYS
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import ConcurrencyLimiter, Searcher
 
@@ -47,6 +48,14 @@ if TYPE_CHECKING:
     from trainables.records import TrialEvents
 
 FIDELITY = "training_iteration"  # one report of the trial: its method's fidelity unit
+# what a result holds besides the figures of the model: Ray's own bookkeeping (its list),
+# the trainable's plumbing, and the platform's timings (Tune's results keep them for
+# bench/tune_overhead.py); none of it goes to MLflow, where a trial is compared by its model
+BOOKKEEPING = frozenset(AUTO_RESULT_KEYS) | {
+    "done", "trial_id", "experiment_tag", "should_checkpoint", "restored", m.PLANNED_REPORTS,
+    m.COST_TIME_S, m.REPORT_TIME_S, m.EPOCH_TIME_S, m.EVAL_TIME_S, m.TRAIN_IMAGES_PER_S,
+    "eval_images_per_s",
+}  # fmt: skip
 
 
 class Ledger(tune.Callback):
@@ -166,7 +175,8 @@ class ForwardTrialEvents(tune.Callback):
         self, iteration: int, trials: Any, trial: Any, result: dict, **info: Any
     ) -> None:
         self.events.trial_started(trial.trial_id, trial.config)  # a resumed trial
-        self.events.trial_result(trial.trial_id, result, int(result.get(FIDELITY, 0)))
+        figures = {k: v for k, v in result.items() if k not in BOOKKEEPING}
+        self.events.trial_result(trial.trial_id, figures, int(result.get(FIDELITY, 0)))
 
     def on_trial_complete(self, iteration: int, trials: Any, trial: Any, **info: Any) -> None:
         stopped = self.ledger.stopped.get(str(trial.trial_id))

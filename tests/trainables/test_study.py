@@ -78,6 +78,11 @@ def test_a_real_multi_method_study(tmp_path, demo_spec, capsys, fresh_ray) -> No
     assert all(c.data.tags["method"] in ("lth", "cs") and c.data.tags["model"] == "yolov3-tiny"
                for c in children)  # fmt: skip
     assert all("map50" in c.data.metrics and "macs" in c.data.metrics for c in children)
+    # the model's figures only: none of Ray's bookkeeping, none of the trainable's plumbing
+    from trainables.scheduling import BOOKKEEPING
+
+    assert all(not set(c.data.metrics) & BOOKKEEPING for c in children)
+    assert "time_this_iter_s" in BOOKKEEPING and "training_iteration" in BOOKKEEPING
     history = client.get_metric_history(children[0].info.run_id, "map50")
     assert len(history) >= 1
     on_front = [c for c in children if c.data.tags.get("pareto") == "true"]
