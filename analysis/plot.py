@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from analysis.table import trial_label
+
 if TYPE_CHECKING:
     from trainables.records import TrialRecord
 
@@ -42,7 +44,7 @@ def plot_front(trials: Sequence[TrialRecord], on_front: np.ndarray, path: Path, 
             drawstyle="steps-post",
         )
         for i in np.flatnonzero(front):
-            axes.annotate(trials[members[i]]["run_id"][:6], (xs[i], ys[i]), fontsize=6,
+            axes.annotate(trial_label(trials[members[i]]), (xs[i], ys[i]), fontsize=6,
                           xytext=(3, 3), textcoords="offset points")  # fmt: skip
     if start and x in start and y in start:
         axes.scatter([start[x]], [start[y]], marker="*", s=160, color="black", zorder=3,

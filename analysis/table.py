@@ -25,6 +25,13 @@ if TYPE_CHECKING:
 _NOT_CONFIG = ("model", "data", "seed", "out")
 
 
+def trial_label(trial: TrialRecord) -> str:
+    """The one id a trial goes by everywhere: its Tune trial id (the stem of its MLflow run
+    name, the label on the plot, the ``trials`` column); runs from before that tag, the
+    first characters of the MLflow run id."""
+    return str(trial["tags"].get("trial_id") or trial["run_id"][:8])
+
+
 def varying_params(trials: Sequence[TrialRecord]) -> set[str]:
     """Parameters that differ between trials: the searched ones, worth a column."""
     keys = {k for t in trials for k in t["params"]} - set(_NOT_CONFIG)
@@ -59,6 +66,7 @@ def group_rows(trials: Sequence[TrialRecord], *, on_front: Iterable[bool] | None
             "model": first["tags"].get("model", first["params"].get("model", "")),
             "method": first["tags"].get("method", ""),
             "runs": len(members),
+            "trials": ", ".join(trial_label(t) for t in members),
             "pareto": any(flag for _, flag in pairs),
             "config": ", ".join(f"{k}={_short(str(v))}" for k, v in params),
         }
@@ -84,11 +92,12 @@ def markdown(rows: Sequence[dict[str, Any]]) -> str:
         "runs",
         "front",
         "configuration",
+        "trials",
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["model"], r["method"], *[_cell(r[k], f, r["runs"]) for k, _, f in COLUMNS],
-                 str(r["runs"]), "✓" if r["pareto"] else "", r["config"]]  # fmt: skip
+                 str(r["runs"]), "✓" if r["pareto"] else "", r["config"], r["trials"]]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -97,7 +106,9 @@ def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> None:
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         metric_columns = [f"{k}{suffix}" for k, _, _ in COLUMNS for suffix in ("", "_std")]
-        writer.writerow(["model", "method", *metric_columns, "runs", "pareto", "configuration"])
+        writer.writerow(["model", "method", *metric_columns, "runs", "pareto", "configuration",
+                         "trials"])  # fmt: skip
         for r in rows:
             values = [v for k, _, _ in COLUMNS for v in (r[k] or (None, None))]
-            writer.writerow([r["model"], r["method"], *values, r["runs"], r["pareto"], r["config"]])
+            writer.writerow([r["model"], r["method"], *values, r["runs"], r["pareto"], r["config"],
+                             r["trials"]])  # fmt: skip

@@ -96,6 +96,34 @@ def prepare_store(tracking_uri: str) -> None:
     _client(tracking_uri).search_experiments(max_results=1)
 
 
+_NOT_DRAWN = frozenset({"model", "data", "method"})
+
+
+def _short_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.2g}"
+    return str(value)
+
+
+def run_name(method: str, config: Mapping[str, Any], trial_id: str, *,
+             fixed: frozenset[str] = frozenset()) -> str:  # fmt: skip
+    """``<method>-<what it drew>-<trial id>``, e.g. ``lth-global-rate=0.62-rounds=2-
+    7f3a1_00002``: choices as themselves, numbers with their key, so a run is recognisable
+    in a list without opening it; the Tune trial id, the one id the plot and the front table
+    use too, ends it."""
+    drawn = []
+    for key in sorted(k for k in config if k not in fixed and k not in _NOT_DRAWN):
+        value = config[key]
+        if isinstance(value, (dict, list, tuple)) or value is None:
+            continue
+        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        name = key.split(".")[-1]
+        drawn.append(f"{name}={_short_value(value)}" if is_number else str(value))
+    middle = "-".join(drawn)
+    middle = middle if len(middle) <= 60 else middle[:59] + "…"
+    return "-".join(part for part in (method, middle, trial_id) if part)
+
+
 class StudyTracker:
     """Parent run of one study; ``trial_*`` methods manage its nested runs.
 
@@ -112,6 +140,8 @@ class StudyTracker:
         self.trials: dict[str, str] = {}  # Tune trial id -> MLflow run id
         self.start: dict[str, float] = {}  # the starting (dense) model's metrics
         self.reference: dict[str, float] = {}  # the hypervolume's reference point
+        # what every trial shares: a run name shows only what its trial drew
+        self.fixed = frozenset(k.removeprefix("fixed.") for k in params if k.startswith("fixed."))
         experiment = self.client.get_experiment_by_name(study)
         if resume:
             parents = [] if experiment is None else self.client.search_runs(
@@ -174,7 +204,7 @@ class StudyTracker:
         method = str(config.get("method", self.tags.get("method", "")))
         run = self.client.create_run(
             self.experiment_id,
-            run_name=f"{self.study}/{trial_id}",
+            run_name=run_name(method, config, trial_id, fixed=getattr(self, "fixed", frozenset())),
             tags={**self.tags, "method": method, "study": self.study, "trial_id": trial_id,
                   "mlflow.parentRunId": self.parent, "kind": "trial"},
         )  # fmt: skip

@@ -109,6 +109,13 @@ def test_a_real_multi_method_study(tmp_path, demo_spec, capsys, fresh_ray) -> No
     assert {"checkpoint", "per_class_ap.json"} <= trial_files
     assert (tmp_path / "mlartifacts" / "s").is_dir() and not (tmp_path / "mlruns").exists()
     assert "Pareto front" in out and "| yolov3-tiny |" in out and "mlflow ui" in out
+    # one id: the Tune trial id ends the run name (after the method and what it drew) and
+    # names the trial in the front table
+    for child in children:
+        trial_id, method = child.data.tags["trial_id"], child.data.tags["method"]
+        assert child.info.run_name.startswith(f"{method}-") and child.info.run_name.endswith(
+            f"-{trial_id}") and "lr0=" in child.info.run_name  # fmt: skip
+    assert all(c.data.tags["trial_id"] in out for c in on_front)
 
 
 def test_bad_space_fails_before_ray(tmp_path, demo_spec, capsys) -> None:
