@@ -88,18 +88,15 @@ def estimate(cfg: Cfg, img_size: int, *, batch: int = 1, training: bool = False)
     outputs: list[int] = []
     current: list[int] = []
 
-    def before(module: torch.nn.Module, _inputs: object, index: int = 0) -> None:
-        current[:] = [index]
-
     def after(_module: torch.nn.Module, _inputs: object, output: object) -> None:
         if isinstance(output, torch.Tensor):
             outputs.append(output.numel())
 
     handles = []
     for index, block in enumerate(model.blocks):
-        handles.append(
-            block.register_forward_pre_hook(lambda m, i, index=index: before(m, i, index))
-        )
+        # which block runs: a failure inside it names that block
+        handles.append(block.register_forward_pre_hook(
+            lambda _m, _i, index=index: current.__setitem__(slice(None), [index])))  # fmt: skip
         handles.append(block.register_forward_hook(after))
     try:
         with torch.no_grad():
