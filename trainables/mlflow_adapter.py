@@ -173,7 +173,9 @@ class StudyTracker:
 
     def record_start(self, start: Mapping[str, float], reference: Mapping[str, float]) -> None:
         """The starting model's metrics (``start.<metric>``) and the hypervolume reference
-        (``reference.<metric>`` params) on the parent run, once, before any trial."""
+        (``reference.<metric>`` params) on the parent run, once, before any trial; and the
+        starting model as a child run of its own (``role=baseline``, the trials' metric
+        names), so a compare view shows beside the trials what compression cost."""
         from mlflow.entities import Metric, Param
 
         self.start, self.reference = dict(start), dict(reference)
@@ -183,11 +185,22 @@ class StudyTracker:
             metrics=[Metric(f"{START_PREFIX}{k}", float(v), stamp, 0) for k, v in start.items()],
             params=[Param(f"{REFERENCE_PREFIX}{k}", repr(float(v))) for k, v in reference.items()],
         )
+        baseline = self.client.create_run(
+            self.experiment_id,
+            run_name=f"baseline-{self.tags.get('model', 'start')}",
+            tags={**self.tags, "study": self.study, "kind": "baseline", "role": "baseline",
+                  "mlflow.parentRunId": self.parent},
+        )  # fmt: skip
+        self.client.log_batch(
+            baseline.info.run_id,
+            metrics=[Metric(k, float(v), stamp, 0) for k, v in start.items()],
+        )
+        self.client.set_terminated(baseline.info.run_id, "FINISHED")
 
     def _find_trials(self) -> dict[str, str]:
-        runs = self.client.search_runs(
-            [self.experiment_id], max_results=50_000,
-            filter_string=f"tags.mlflow.parentRunId = '{self.parent}'")  # fmt: skip
+        query = f"tags.mlflow.parentRunId = '{self.parent}' and tags.kind = 'trial'"
+        runs = self.client.search_runs([self.experiment_id], max_results=50_000,
+                                       filter_string=query)  # fmt: skip
         return {r.data.tags["trial_id"]: r.info.run_id for r in runs if "trial_id" in r.data.tags}
 
     def __getstate__(self) -> dict[str, Any]:
@@ -275,7 +288,7 @@ class StudyTracker:
         for run in self.client.search_runs(
             [self.experiment_id],
             max_results=50_000,
-            filter_string=f"tags.mlflow.parentRunId = '{self.parent}'",
+            filter_string=f"tags.mlflow.parentRunId = '{self.parent}' and tags.kind = 'trial'",
         ):  # every trial says whether it is on the front (so "not on it" can be filtered);
             # a resumed study recomputes its front
             on_front = "true" if run.info.run_id in front else "false"

@@ -75,7 +75,9 @@ def check(uri: str, storage: Path) -> None:
     assert experiment is not None, f"no MLflow experiment 'smoke' at {uri}"
     runs = client.search_runs([experiment.experiment_id])
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    trials = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    trials = [r for r in runs if r.data.tags.get("kind") == "trial"]
+    baselines = [r for r in runs if r.data.tags.get("role") == "baseline"]
+    assert len(baselines) == 1 and "map50" in baselines[0].data.metrics, baselines
     assert len(parents) == 1 and parents[0].info.status == "FINISHED", parents
     assert len(trials) == 2 and all(r.info.status == "FINISHED" for r in trials), trials
     assert all("map50" in r.data.metrics and "macs" in r.data.metrics for r in trials)

@@ -87,6 +87,11 @@ def test_a_real_multi_method_study(tmp_path, demo_spec, capsys, fresh_ray) -> No
     assert len(history) >= 1
     on_front = [c for c in children if c.data.tags.get("pareto") == "true"]
     assert 1 <= len(on_front) <= 4
+    # the starting model, a child run of its own beside the trials, with their metric names
+    (baseline,) = [r for r in runs if r.data.tags.get("role") == "baseline"]
+    assert baseline.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    assert baseline.info.run_name == "baseline-yolov3-tiny" and "pareto" not in baseline.data.tags
+    assert baseline.data.metrics["macs"] == parent.data.metrics["start.macs"]
     # every other trial says it is not on the front, so that can be filtered too
     assert all(c.data.tags.get("pareto") == "false" for c in children if c not in on_front)
     assert parent.data.metrics["hypervolume"] > 0 and parent.info.status == "FINISHED"
