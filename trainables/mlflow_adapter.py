@@ -302,6 +302,8 @@ class StudyTracker:
         self.client.set_tag(self.parent, "front", ",".join(trial_ids.get(r, r) for r in front_runs))
         for path in artifacts:
             self.client.log_artifact(self.parent, str(path), "pareto")
+            if path.name == "front.md":  # the study's description in the UI: its front table
+                self.client.set_tag(self.parent, "mlflow.note.content", path.read_text())
         self.client.set_terminated(self.parent, "FINISHED")
 
     def abort(self, error: str, *, interrupted: bool = False) -> None:

@@ -110,6 +110,7 @@ def test_a_real_multi_method_study(tmp_path, demo_spec, capsys, fresh_ray) -> No
     # files: the front on the parent, checkpoint + per-class AP on trials, beside the database
     parent_files = {f.path for f in client.list_artifacts(parent.info.run_id, "pareto")}
     assert parent_files == {"pareto/front.png", "pareto/front.md", "pareto/trials.csv"}
+    assert "| yolov3-tiny |" in parent.data.tags["mlflow.note.content"]  # the run description
     trial_files = {f.path for f in client.list_artifacts(on_front[0].info.run_id)}
     assert {"checkpoint", "per_class_ap.json"} <= trial_files
     assert (tmp_path / "mlartifacts" / "s").is_dir() and not (tmp_path / "mlruns").exists()
