@@ -73,17 +73,20 @@ def _one_line(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+def _run(args: argparse.Namespace) -> int:
+    if args.max_memory is None:  # torch is imported only where a command needs it
+        return int(args.run(args) or 0)
+    from yolo.resources import memory_limit
+
+    with memory_limit(args.max_memory):  # this command's limit, not the process'
+        return int(args.run(args) or 0)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.max_memory is not None:
-            from yolo.domains import check_range
-            from yolo.resources import set_memory_limit
-
-            check_range("--max-memory", args.max_memory, 0, low_open=True)
-            set_memory_limit(args.max_memory)
-        return int(args.run(args) or 0)
+        return _run(args)
     except (ValueError, TypeError, OSError, KeyError) as exc:
         if args.traceback:
             raise
@@ -97,11 +100,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"yct {args.command}: interrupted", file=sys.stderr)
         return 130
-    finally:
-        if args.max_memory is not None:  # the limit is this command's, not the process'
-            from yolo.resources import set_memory_limit
-
-            set_memory_limit(None)
 
 
 if __name__ == "__main__":

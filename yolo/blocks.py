@@ -36,10 +36,9 @@ from yolo.layers import (
     DarknetMaxPool,
     LocalAvgPool,
     MobileBottleneck,
+    Product,
     Route,
-    ScaleChannels,
     Shortcut,
-    SpatialAttention,
 )
 
 # How channels pass a block, for compaction: ``conv`` makes new channels from all its
@@ -159,6 +158,7 @@ class ConvBlock(Block):
     # the seed thesis' YOLOv3-Mobile cfgs write squeeze_excite=1 on plain convs too; its
     # parser accepts the key and its convs never read it: kept verbatim, no effect
     ignored: ClassVar[frozenset[str]] = frozenset({"squeeze_excite"})
+    conv_bias: ClassVar[bool | None] = None  # None: a bias where there is no BatchNorm
     filters: int
     size: int
     stride: int = 1
@@ -190,8 +190,8 @@ class ConvBlock(Block):
     def module(self, shape: BlockShape) -> nn.Module:
         return ConvBNAct(shape.in_channels, shape.out_channels, self.size, stride=self.step,
                          padding=self.padding, groups=self.groups,
-                         batch_norm=bool(self.batch_normalize),
-                         activation=self.activation)  # fmt: skip
+                         batch_norm=bool(self.batch_normalize), activation=self.activation,
+                         bias=self.conv_bias)  # fmt: skip
 
     def widen(self, width: float, *, prediction: bool) -> Block:
         if prediction:
@@ -216,13 +216,7 @@ class SoftConvBlock(ConvBlock):
     checkpoint's binary mask (:mod:`yolo.thesis`). The section name round-trips."""
 
     section: ClassVar[str] = "softconv"
-
-    def module(self, shape: BlockShape) -> nn.Module:
-        # the thesis' SoftMaskedConv2d has no bias, with or without BatchNorm
-        return ConvBNAct(shape.in_channels, shape.out_channels, self.size, stride=self.step,
-                         padding=self.padding, groups=self.groups,
-                         batch_norm=bool(self.batch_normalize), activation=self.activation,
-                         bias=False)  # fmt: skip
+    conv_bias: ClassVar[bool | None] = False  # its SoftMaskedConv2d has none, BN or not
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -539,6 +533,9 @@ class _FromBlock(Block):
                             f"previous block {ctx.channels}; they must be equal")  # fmt: skip
         return source, other
 
+    def module(self, shape: BlockShape) -> nn.Module:
+        return Product(shape.sources[0])
+
 
 @dataclass(frozen=True, kw_only=True)
 class ScaleChannelsBlock(_FromBlock):
@@ -550,9 +547,6 @@ class ScaleChannelsBlock(_FromBlock):
     def shape(self, ctx: ShapeContext) -> BlockShape:
         source, other = self._source(ctx)
         return BlockShape(ctx.channels, other.out_channels, other.stride, (source,))
-
-    def module(self, shape: BlockShape) -> nn.Module:
-        return ScaleChannels(shape.sources[0])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -568,9 +562,6 @@ class SamBlock(_FromBlock):
             raise self.fail(ctx, f"block {source} is at stride {other.stride} but the previous "
                             f"block at {ctx.stride}; they must be equal")  # fmt: skip
         return BlockShape(ctx.channels, ctx.channels, ctx.stride, (source,))
-
-    def module(self, shape: BlockShape) -> nn.Module:
-        return SpatialAttention(shape.sources[0])
 
 
 BLOCK_TYPES: tuple[type[Block], ...] = (

@@ -40,6 +40,11 @@ CHECKPOINT_VERSION = 1
 WEIGHTS_LAYOUTS = ("darknet", "thesis")
 
 
+def _check_layout(layout: str) -> None:
+    if layout not in WEIGHTS_LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(WEIGHTS_LAYOUTS)}, got '{layout}'")
+
+
 def _weight_units(
     model: Darknet, layout: str = "darknet"
 ) -> Iterator[tuple[int, list[torch.Tensor]]]:
@@ -73,8 +78,7 @@ def write_darknet_weights(model: Darknet, path: str | Path, *, seen: int = 0,
                           layout: str = "darknet") -> None:  # fmt: skip
     """Write darknet ``.weights``: header (major 0, minor 2, revision 5, int64 seen), fp32
     data, in one of :data:`WEIGHTS_LAYOUTS`."""
-    if layout not in WEIGHTS_LAYOUTS:
-        raise ValueError(f"layout must be one of {', '.join(WEIGHTS_LAYOUTS)}, got '{layout}'")
+    _check_layout(layout)
     with open(path, "wb") as handle:
         np.array([0, 2, 5], dtype="<i4").tofile(handle)
         np.array([seen], dtype="<i8").tofile(handle)
@@ -122,8 +126,7 @@ def read_darknet_weights(model: Darknet, path: str | Path, *, cutoff: int | None
     values = np.frombuffer(data[header:], dtype="<f4")
     if layout is None:
         layout = "darknet" if cutoff is not None else _detect_layout(model, values.size, path)
-    if layout not in WEIGHTS_LAYOUTS:
-        raise ValueError(f"layout must be one of {', '.join(WEIGHTS_LAYOUTS)}, got '{layout}'")
+    _check_layout(layout)
     offset = 0
     for index, tensors in _weight_units(model, layout):
         if cutoff is not None and index >= cutoff:

@@ -207,6 +207,13 @@ class MobileBottleneck(nn.Module):
         return x + y if self.residual else y
 
 
+def darknet_pool_padding(size: int) -> tuple[int, int, int, int]:
+    """(left, right, top, bottom) as darknet places a pool's windows: ``size - 1`` cells of
+    padding, ``(size - 1) // 2`` of them before."""
+    before = (size - 1) // 2
+    return before, size - 1 - before, before, size - 1 - before
+
+
 class DarknetMaxPool(nn.Module):
     """Max pooling as darknet does it: pad right/bottom by ``size - 1`` with -inf.
 
@@ -232,9 +239,9 @@ class DarknetMaxPool(nn.Module):
             if (self.size, self.stride) == (2, 1):
                 return self.port_pool(F.pad(x, (0, 1, 0, 1), value=0.0))
             return self.port_pool(x)
-        left = self.pad // 2
-        if self.pad and (left or not self._padding_unused(x)):
-            x = F.pad(x, (left, self.pad - left, left, self.pad - left), mode="replicate")
+        pads = darknet_pool_padding(self.size)
+        if self.pad and (pads[0] or not self._padding_unused(x)):
+            x = F.pad(x, pads, mode="replicate")
         return self.pool(x)
 
     def _padding_unused(self, x: torch.Tensor) -> bool:
@@ -252,11 +259,10 @@ class LocalAvgPool(nn.Module):
 
     def __init__(self, size: int, stride: int) -> None:
         super().__init__()
-        self.size, self.stride, self.pad = size, stride, size - 1
+        self.size, self.stride = size, stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        left = self.pad // 2
-        pads = (left, self.pad - left, left, self.pad - left)
+        pads = darknet_pool_padding(self.size)
         total = F.avg_pool2d(F.pad(x, pads), self.size, self.stride)
         inside = F.avg_pool2d(F.pad(torch.ones_like(x[:, :1]), pads), self.size, self.stride)
         return total / inside
@@ -299,21 +305,11 @@ class Shortcut(TwoStream):
         return self.act(x + other)
 
 
-class ScaleChannels(TwoStream):
-    """darknet's ``[scale_channels]``: the earlier map, each channel scaled by the previous
-    block's output (a (B, C, 1, 1) attention, as squeeze-excite computes it)."""
-
-    def __init__(self, source: int) -> None:
-        super().__init__()
-        self.source = source
-
-    def forward(self, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
-        return other * x
-
-
-class SpatialAttention(TwoStream):
-    """darknet's ``[sam]``: the earlier map times the previous block's output, element by
-    element (YOLOv4's spatial attention module)."""
+class Product(TwoStream):
+    """The earlier map times the previous block's output, broadcast: darknet's
+    ``[scale_channels]`` (a (B, C, 1, 1) gate, squeeze-excite) and ``[sam]`` (a map of the
+    same shape, YOLOv4's spatial attention) are this one operation; their blocks differ only
+    in the shapes they accept."""
 
     def __init__(self, source: int) -> None:
         super().__init__()

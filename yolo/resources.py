@@ -16,11 +16,14 @@ unless ``yct --max-memory GB`` (or :func:`set_memory_limit`) sets another.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 
 from yolo.config import Cfg
+from yolo.domains import check_range
 from yolo.errors import CfgError
 from yolo.model import Darknet
 
@@ -34,7 +37,21 @@ _limit_bytes: int | None = None
 def set_memory_limit(gigabytes: float | None) -> None:
     """Refuse models estimated above ``gigabytes`` (None: the machine's physical memory)."""
     global _limit_bytes
+    if gigabytes is not None:
+        check_range("--max-memory", gigabytes, 0, low_open=True)
     _limit_bytes = None if gigabytes is None else int(gigabytes * 2**30)
+
+
+@contextmanager
+def memory_limit(gigabytes: float | None) -> Iterator[None]:
+    """:func:`set_memory_limit` for the duration of one command; the previous limit after."""
+    global _limit_bytes
+    before = _limit_bytes
+    set_memory_limit(gigabytes)
+    try:
+        yield
+    finally:
+        _limit_bytes = before
 
 
 def memory_limit_bytes() -> int:

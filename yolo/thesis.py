@@ -35,7 +35,7 @@ from yolo.blocks import SoftConvBlock
 from yolo.config import Cfg
 from yolo.io import Checkpoint, load_torch_file
 from yolo.model import Darknet
-from yolo.resources import check_params_fit
+from yolo.zoo import model_from_cfg
 
 THESIS_PREFIX = "module_list."
 _BLOCK_KEY = re.compile(r"^module_list\.(\d+)\.(.+)$")
@@ -111,8 +111,7 @@ def import_thesis_checkpoint(path: str | Path, cfg: Cfg, *, names: Sequence[str]
     payload = load_torch_file(path)
     state, rest = _thesis_state(payload, path)
     cfg = _with_thesis_numerics(cfg)
-    check_params_fit(cfg)
-    model = Darknet(cfg)
+    model = model_from_cfg(cfg)
     mapping = key_map(model, list(state), path)
     own = model.state_dict()
     converted: dict[str, torch.Tensor] = {}
@@ -177,8 +176,6 @@ def _ticket_scale(cfg: Cfg, path: Path) -> float:
 
 def _plain(value: Any) -> Any:
     """Metadata as plain Python (the thesis stores numpy or tensor scalars)."""
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        return value.item()
     if hasattr(value, "item") and callable(value.item):
         return value.item()
     return value

@@ -154,13 +154,16 @@ def create_model(
     cfg = with_classes(resolve_cfg(name_or_cfg_path), num_classes)
     if anchors is not None:
         cfg = with_anchors(cfg, anchors)
-    cfg = with_width(cfg, float(width))
+    return model_from_cfg(with_width(cfg, float(width)))
+
+
+def model_from_cfg(cfg: Cfg) -> Darknet:
+    """The model of ``cfg``, once its weights are known to fit in memory (sized on the meta
+    device first: initialising a model of terabytes would take minutes, then fail)."""
     check_params_fit(cfg)
     return Darknet(cfg)
 
 
 def model_from_cfg_text(text: str, source: str = "<checkpoint cfg>") -> Darknet:
     """Rebuild a model from the cfg text a checkpoint carries."""
-    cfg = parse_cfg(text, source=source)
-    check_params_fit(cfg)
-    return Darknet(cfg)
+    return model_from_cfg(parse_cfg(text, source=source))

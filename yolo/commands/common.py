@@ -22,6 +22,13 @@ class Trained:
     img_size: int
 
 
+def check_img_size(size: int) -> int:
+    """``--img-size``: every head's grid needs a multiple of the largest stride (32)."""
+    if size < 32 or size % 32:
+        raise ValueError(f"--img-size must be a positive multiple of 32, got {size}")
+    return size
+
+
 def load_trained(path: str | Path) -> Trained:
     """A checkpoint with its class names (from training metadata, else numbered)."""
     from yolo.io import load_checkpoint

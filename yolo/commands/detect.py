@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from yolo.commands.common import load_trained
+    from yolo.commands.common import check_img_size, load_trained
     from yolo.data.images import read_image, write_image
     from yolo.data.transforms import letterbox
     from yolo.engine import select_device
@@ -52,9 +52,7 @@ def run(args: argparse.Namespace) -> int:
     trained = load_trained(args.checkpoint)
     device = select_device(args.device)
     model = trained.model.to(device).eval()
-    size = args.img_size or trained.img_size
-    if size < 32 or size % 32:
-        raise ValueError(f"--img-size must be a positive multiple of 32, got {size}")
+    size = check_img_size(args.img_size or trained.img_size)
     check_fits(trained.model.cfg, size)
     args.out.mkdir(parents=True, exist_ok=True)
     report = []

@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from yolo.commands.common import load_trained
+    from yolo.commands.common import check_img_size, load_trained
     from yolo.data.dataset import DetectionDataset
     from yolo.data.loader import create_dataloader
     from yolo.data.spec import load_spec
@@ -34,12 +34,10 @@ def run(args: argparse.Namespace) -> int:
     if args.checkpoint.suffix.lower() == ".onnx":
         return _evaluate_onnx(args)
     trained = load_trained(args.checkpoint)
-    size = args.img_size or trained.img_size
-    if size < 32 or size % 32:
-        raise ValueError(f"--img-size must be a positive multiple of 32, got {size}")
+    size = check_img_size(args.img_size or trained.img_size)
     check_fits(trained.model.cfg, size, batch=args.batch)
     spec = load_spec(args.data)
-    loader = create_dataloader(spec, args.split, img_size=args.img_size or trained.img_size,
+    loader = create_dataloader(spec, args.split, img_size=size,
                                batch_size=args.batch, workers=args.workers)  # fmt: skip
     dataset = cast(DetectionDataset, loader.dataset)
     check_same_classes(args.checkpoint, trained.names, dataset.names, str(args.data))

@@ -40,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from yolo.commands.common import check_img_size
     from yolo.compress.export import export_model
     from yolo.io import load_checkpoint
     from yolo.resources import check_fits
@@ -48,8 +49,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--int8 needs --format onnx and --calib DATA (a dataset spec)")
     checkpoint = load_checkpoint(args.checkpoint)
     img_size = args.img_size or int(checkpoint.metadata.get("img_size", ZOO_SIZE))
-    if img_size < 32 or img_size % 32:
-        raise ValueError(f"--img-size must be a positive multiple of 32, got {img_size}")
+    check_img_size(img_size)
     model = checkpoint.model
     check_fits(model.cfg, img_size)
     if args.compact:

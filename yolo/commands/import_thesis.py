@@ -32,12 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from yolo.commands.common import check_img_size
     from yolo.config import load_cfg
     from yolo.io import save_checkpoint
     from yolo.thesis import import_thesis_checkpoint
 
-    if args.img_size < 32 or args.img_size % 32:
-        raise ValueError(f"--img-size must be a positive multiple of 32, got {args.img_size}")
+    check_img_size(args.img_size)
     if not args.checkpoint.is_file():
         raise FileNotFoundError(f"thesis checkpoint not found: {args.checkpoint}")
     names = None

@@ -52,8 +52,9 @@ def _load(args: argparse.Namespace, name: str) -> Darknet:
 
 
 def _check(args: argparse.Namespace) -> None:
-    if args.img_size < 32 or args.img_size % 32:
-        raise ValueError(f"--img-size must be a positive multiple of 32, got {args.img_size}")
+    from yolo.commands.common import check_img_size
+
+    check_img_size(args.img_size)
     if args.latency_runs < 0:
         raise ValueError(f"--latency-runs must be >= 0, got {args.latency_runs}")
     if args.zoo == (args.model is not None):
