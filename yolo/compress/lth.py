@@ -1,10 +1,14 @@
 """Lottery-Ticket iterative magnitude pruning with late rewinding (arXiv 1903.01611).
 
 Round 0 trains the dense model and keeps the weights (and BN statistics) of epoch
-``rewind_epoch``. Each later round prunes ``floor(rate * remaining)`` of the remaining
-prunable weights by magnitude (per tensor or pooled), resets every weight to the kept ones,
-applies the new mask, and trains again with a fresh optimiser and schedule. After k prunes
-``(1 - rate)^k`` of the prunable weights remain.
+``rewind_epoch``. A run that starts from trained weights may skip it (``dense_round:
+false``): the first prune ranks the starting weights themselves and every round rewinds to
+them, so no epoch is spent retraining a model that is already trained, and every report is
+of a pruned model (what early stopping needs to compare). Each later round prunes
+``floor(rate * remaining)`` of the remaining prunable weights by magnitude (per tensor or
+pooled), resets every weight to the kept ones, applies the new mask, and trains again with a
+fresh optimiser and schedule. After k prunes ``(1 - rate)^k`` of the prunable weights
+remain.
 
 The driver keeps its state (round, masks, rewind weights, reports) in ``OUT/lth_state.pt``
 and each round's run in ``OUT/round_NN``, so an interrupted run resumes mid-round.
@@ -48,6 +52,8 @@ class LTHConfig:
                         domain=OneOf(SCOPES))  # fmt: skip
     rewind_epoch: int = option(10, "epoch whose weights each round restarts from (0: LTH)",
                                domain=NON_NEGATIVE)  # fmt: skip
+    dense_round: bool = option(True, "train the dense model first (round 0); false: prune "
+                               "the starting weights as they are (a trained start)")  # fmt: skip
     ignored_layers: tuple[int, ...] = option((), "block indices never pruned")
 
     def __post_init__(self) -> None:
@@ -59,6 +65,35 @@ def check_rewind(train: TrainConfig, config: LTHConfig | Any) -> None:
     if config.rewind_epoch >= train.epochs:
         raise ValueError(f"rewind_epoch must be < epochs ({train.epochs}), "
                          f"got {config.rewind_epoch}")  # fmt: skip
+
+
+def check_lth(train: TrainConfig, config: LTHConfig) -> None:
+    """:func:`check_rewind`; without the dense round the start must be trained weights and
+    is itself the rewind point."""
+    check_rewind(train, config)
+    if not config.dense_round:
+        if not train.weights:
+            raise ValueError("dense_round: false prunes the starting weights as they are, "
+                             "so it needs weights (a trained start), got none")  # fmt: skip
+        if config.rewind_epoch != 0:
+            raise ValueError("rewind_epoch must be 0 with dense_round: false (every round "
+                             "rewinds to the starting weights), "
+                             f"got {config.rewind_epoch}")  # fmt: skip
+
+
+def _pruned_start(train: TrainConfig, lth: LTHConfig) -> dict[str, Any]:
+    """The driver's state without a dense round: round 1 next, its masks from the starting
+    weights' magnitudes, and those weights as the rewind point."""
+    from yolo.data.spec import load_spec
+    from yolo.engine import build_model
+
+    spec = load_spec(train.data)
+    model = build_model(train, spec.anchors, list(spec.names))
+    params = prunable_parameters(model, ignored_layers=lth.ignored_layers)
+    masks = prune_by_magnitude({k: p.detach().cpu() for k, p in params.items()},
+                               dense_masks(params), lth.rate, lth.scope)  # fmt: skip
+    rewind = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    return {"round": 1, "masks": masks, "rewind": rewind, "reports": []}
 
 
 def _order_to_prune(values: torch.Tensor, count: int) -> torch.Tensor:
@@ -186,13 +221,16 @@ def run_lth(
     log: Callable[[str], None] = print,
 ) -> list[dict[str, float]]:
     """Run (or resume) LTH; returns one report per round. Writes ``OUT/ticket.pt``."""
-    check_rewind(train, lth)
+    check_lth(train, lth)
     out = Path(train.out)
     state_path = out / "lth_state.pt"
     state: dict[str, Any] = {"round": 0, "masks": None, "rewind": None, "reports": []}
     if state_path.is_file():
         state = torch.load(state_path, weights_only=True)
         log(f"resuming LTH at round {state['round']} of {lth.rounds}")
+    elif not lth.dense_round:
+        state = _pruned_start(train, lth)
+        log(f"no dense round: the first prune ranks the starting weights ({train.weights})")
     while state["round"] <= lth.rounds:
         r = state["round"]
         config = dataclasses.replace(train, out=str(out / f"round_{r:02d}"))
@@ -252,9 +290,11 @@ METHODS = (
         run=run_lth,
         deliverable=lambda train, lth: f"round_{lth.rounds:02d}/last.pt",
         resume_files=_resume_files,
-        fidelity="an epoch of a round (round 0 dense, then one round per prune)",
-        reports=lambda train, lth: train.epochs * (lth.rounds + 1),
-        check=check_rewind,
-        first_telling_report=lambda train, lth: train.epochs + 1,  # round 1's first epoch
+        fidelity="an epoch of a round (round 0 dense unless dense_round is false, then one round "
+        "per prune)",
+        reports=lambda train, lth: train.epochs * (lth.rounds + int(lth.dense_round)),
+        check=check_lth,
+        # round 1's first epoch: the first report of a pruned model
+        first_telling_report=lambda train, lth: train.epochs * int(lth.dense_round) + 1,
     ),
 )

@@ -13,8 +13,9 @@ from yolo.callbacks import Callback
 from yolo.compress.cs import CSConfig, SoftMaskCallback, run_cs
 from yolo.compress.lth import LTHConfig, prune_by_magnitude, run_lth
 from yolo.compress.masks import MaskCallback, prunable_parameters, sparsity
+from yolo.compress.registry import get_method
 from yolo.engine import Trainer
-from yolo.io import load_checkpoint
+from yolo.io import load_checkpoint, save_checkpoint
 from yolo.zoo import create_model
 
 
@@ -180,6 +181,51 @@ def test_lth_resumes_mid_round_with_the_same_masks(demo_spec, tmp_path) -> None:
     assert all(torch.equal(a.masks[k], b.masks[k]) for k in a.masks)
     for (name, x), y in zip(a.model.state_dict().items(), b.model.state_dict().values()):
         assert torch.equal(x, y), name
+
+
+def test_lth_without_dense_round_prunes_the_start_and_rewinds_to_it(demo_spec, tmp_path) -> None:
+    start = create_model("yolov3-tiny", num_classes=10, width=0.25)
+    save_checkpoint(tmp_path / "start.pt", start)
+    initial = {k: v.clone() for k, v in start.state_dict().items()}
+    train = _config(demo_spec, tmp_path / "run", weights=str(tmp_path / "start.pt"))
+    lth = LTHConfig(rate=0.5, rounds=2, rewind_epoch=0, dense_round=False)
+    spy = RoundSpy()
+    reports = run_lth(train, lth, callbacks=[spy], progress=False, log=lambda _: None)
+    assert [r["round"] for r in reports] == [1.0, 2.0]
+    assert [r["remaining"] for r in reports] == pytest.approx([0.5, 0.25], abs=1e-3)
+    assert not (tmp_path / "run" / "round_00").exists() and set(spy.start) == {
+        "round_01",
+        "round_02",
+    }
+    params = prunable_parameters(start)
+    first = prune_by_magnitude({k: p.detach() for k, p in params.items()},
+                               {k: torch.ones_like(p, dtype=torch.bool) for k, p in params.items()},
+                               0.5, "global")  # fmt: skip
+    for round_name in ("round_01", "round_02"):  # every round restarts from the start, masked
+        masks = load_checkpoint(tmp_path / "run" / round_name / "last.pt").masks
+        for name, value in spy.start[round_name].items():
+            expected = initial[name] * masks[name] if name in masks else initial[name]
+            assert torch.equal(value, expected), (round_name, name)
+    assert all(torch.equal(load_checkpoint(tmp_path / "run" / "round_01" / "last.pt").masks[k],
+                           first[k]) for k in first)  # fmt: skip
+    method = get_method("lth")
+    assert method.reports(train, lth) == 4 and method.first_telling_report(train, lth) == 1
+    dense = LTHConfig(rate=0.5, rounds=2, rewind_epoch=0)
+    assert method.reports(train, dense) == 6 and method.first_telling_report(train, dense) == 3
+
+
+def test_lth_without_dense_round_needs_a_trained_start_and_rewind_epoch_0(
+    demo_spec, tmp_path
+) -> None:
+    lth = LTHConfig(rate=0.5, rounds=1, rewind_epoch=0, dense_round=False)
+    with pytest.raises(ValueError, match=r"dense_round: false .* needs weights"):
+        run_lth(_config(demo_spec, tmp_path), lth, progress=False, log=lambda _: None)
+    save_checkpoint(tmp_path / "start.pt", create_model("yolov3-tiny", num_classes=10, width=0.25))
+    late = LTHConfig(rate=0.5, rounds=1, rewind_epoch=1, dense_round=False)
+    with pytest.raises(ValueError, match="rewind_epoch must be 0 with dense_round: false"):
+        get_method("lth").validate(_config(demo_spec, tmp_path, weights=str(tmp_path / "start.pt")),
+                                   late)  # fmt: skip
+    assert not (tmp_path / "round_01").exists()
 
 
 def test_cs_penalty_and_temperature_schedule() -> None:
