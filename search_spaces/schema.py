@@ -52,7 +52,8 @@ _SEARCH_DEFAULTS: dict[str, Any] = {"sampler": None, "num_samples": None, "budge
                                     "max_failures": 1, "population_size": None,
                                     "min_resource": None, "max_resource": None,
                                     "reduction_factor": None,
-                                    "startup_trials": None}  # fmt: skip
+                                    "startup_trials": None, "keep": "front"}  # fmt: skip
+KEEP = ("front", "all", "none")  # whose models the MLflow store keeps once the study ends
 DEFAULT_NUM_SAMPLES = 8  # without a budget
 # min_resource: the methods' first telling report; max_resource: the longest trial
 MOASHA_DEFAULTS = {"reduction_factor": 3.0}
@@ -121,6 +122,7 @@ class SearchSettings:
     max_resource: int | None = None
     reduction_factor: float | None = None
     startup_trials: int | None = None  # tpe and gp: random draws before the model (Optuna: 10)
+    keep: str = "front"  # logged models kept: the front's, every trial's, or none
     reports: tuple[int, int] = (1, 1)
 
     def rungs(self) -> tuple[int, ...]:
@@ -467,6 +469,9 @@ def _search(ctx: _Ctx, raw: Any, objectives: int, reports: tuple[int, int],
             f"must be one of {', '.join(SCHEDULERS)} ('none' is fifo), got {values['scheduler']!r}",
         )
     _integer(ctx, "max_concurrent", values["max_concurrent"], 1)
+    if values["keep"] not in KEEP:
+        raise ctx.fail("search.keep", f"must be one of {', '.join(KEEP)} (whose logged models "
+                       f"the MLflow store keeps), got {values['keep']!r}")  # fmt: skip
     if values["num_samples"] is not None:
         _integer(ctx, "num_samples", values["num_samples"], 1)
     elif values["budget"] is None:

@@ -23,6 +23,7 @@ from trainables.records import TrialRecord
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns.db"
 PER_CLASS_AP = "per_class_ap.json"  # written by a trial beside its checkpoint files
+MODEL_ID_TAG = "model_id"  # a trial run's logged model (models:/<id>)
 START_PREFIX = "start."  # the parent run's metrics of the study's starting (dense) model
 REFERENCE_PREFIX = "reference."  # the parent run's params: the hypervolume reference
 
@@ -132,11 +133,12 @@ class StudyTracker:
     """
 
     def __init__(self, tracking_uri: str, study: str, *, tags: Mapping[str, str],
-                 params: Mapping[str, Any], space_text: str,
+                 params: Mapping[str, Any], space_text: str, keep: str = "front",
                  resume: bool = False) -> None:  # fmt: skip
         wait_for_server(tracking_uri)
         self.client = _client(tracking_uri)
         self.tracking_uri, self.study, self.tags = tracking_uri, study, dict(tags)
+        self.keep = keep  # the trials whose models stay logged once the study has ended
         self.trials: dict[str, str] = {}  # Tune trial id -> MLflow run id
         self.start: dict[str, float] = {}  # the starting (dense) model's metrics
         self.reference: dict[str, float] = {}  # the hypervolume's reference point
@@ -238,6 +240,9 @@ class StudyTracker:
         run = self.trials.get(trial_id)
         if run is None:
             return
+        if not hasattr(self, "steps"):
+            self.steps: dict[str, int] = {}  # a trial's latest step: where its model was logged
+        self.steps[trial_id] = step
         values = [
             Metric(k, float(v), 0, step)
             for k, v in metrics.items()
@@ -264,10 +269,59 @@ class StudyTracker:
             if stopped.get("rung") is not None:
                 self.client.set_tag(run, "stopped_at_rung", str(stopped["rung"]))
         if checkpoint is not None and checkpoint.is_dir():
-            self.client.log_artifacts(run, str(checkpoint), "checkpoint")
             if (checkpoint / PER_CLASS_AP).is_file():
                 self.client.log_artifact(run, str(checkpoint / PER_CLASS_AP))
+            if not error and getattr(self, "keep", "front") != "none":
+                self._log_model(run, trial_id, checkpoint)
         self.client.set_terminated(run, "FAILED" if error else "FINISHED")
+
+    def _log_model(self, run: str, trial_id: str, checkpoint: Path) -> None:
+        """The model the trial's last report measured as the run's logged model (``runs:/<run
+        id>/model``, :mod:`trainables.detector_model`); its training state stays in Tune's
+        checkpoint storage, not copied here."""
+        import tempfile
+
+        from mlflow.entities import LoggedModelOutput
+
+        from trainables.detector_model import write_model_folder
+        from trainables.records import MODEL_FILE
+        from yolo.compress.delivery import INT8_FILE, ONNX_FILE
+
+        source = checkpoint / MODEL_FILE
+        if not source.is_file():
+            return
+        delivered = next((checkpoint / name for name in (INT8_FILE, ONNX_FILE)
+                          if (checkpoint / name).is_file()), None)  # fmt: skip
+        step = getattr(self, "steps", {}).get(trial_id, 0)
+        with tempfile.TemporaryDirectory() as folder:
+            about = {"trial_id": trial_id, "study": self.study}
+            local = write_model_folder(Path(folder) / "model", source, delivered=delivered,
+                                       metadata=about)  # fmt: skip
+            logged = self.client.create_logged_model(
+                self.experiment_id, name="model", source_run_id=run, model_type="yolo-detector",
+                tags={"trial_id": trial_id, "study": self.study},
+            )  # fmt: skip
+            self.client.log_model_artifacts(logged.model_id, str(local))
+        self.client.finalize_logged_model(logged.model_id, "READY")
+        self.client.log_outputs(run, [LoggedModelOutput(logged.model_id, step)])
+        self.client.set_tag(run, MODEL_ID_TAG, logged.model_id)
+
+    def _drop_models(self, runs: Sequence[Any]) -> None:
+        """``keep: front``: the logged models of the trials off the front are deleted, their
+        files too (the runs keep their metrics and say where the model went)."""
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        for run in runs:
+            model_id = run.data.tags.get(MODEL_ID_TAG)
+            if not model_id:
+                continue
+            logged = self.client.get_logged_model(model_id)
+            repository = get_artifact_repository(
+                logged.artifact_location, tracking_uri=self.tracking_uri
+            )
+            repository.delete_artifacts()
+            self.client.delete_logged_model(model_id)
+            self.client.set_tag(run.info.run_id, MODEL_ID_TAG, "deleted (keep: front)")
 
     def finish(self, front_runs: Sequence[str], *, hypervolume: float,
                reference: Mapping[str, float], artifacts: Sequence[Path] = ()) -> None:  # fmt: skip
@@ -285,6 +339,7 @@ class StudyTracker:
             self.client.set_tag(run.info.run_id, "lost", "driver died before Tune saved it")
             self.client.set_terminated(run.info.run_id, "KILLED")
         front = set(front_runs)
+        off_front = []
         for run in self.client.search_runs(
             [self.experiment_id],
             max_results=50_000,
@@ -294,6 +349,10 @@ class StudyTracker:
             on_front = "true" if run.info.run_id in front else "false"
             if run.data.tags.get("pareto") != on_front:
                 self.client.set_tag(run.info.run_id, "pareto", on_front)
+            if on_front == "false":
+                off_front.append(run)
+        if getattr(self, "keep", "front") == "front":
+            self._drop_models(off_front)
         self.client.log_metric(self.parent, "hypervolume", hypervolume)
         if not self.reference:  # a study from before the fixed reference: the front's own
             for key, value in reference.items():

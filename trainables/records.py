@@ -7,6 +7,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, TypedDict
 
+# in every trial checkpoint: the model its report measured, without training state (what
+# MLflow logs as the trial's model, trainables.logged_model)
+MODEL_FILE = "model.pt"
+
 
 class TrialRecord(TypedDict):
     """A trial run as MLflow keeps it (``mlflow_adapter.load_trial_runs`` makes them)."""

@@ -99,6 +99,7 @@ def _tracker(space: SearchSpace, options: StudyOptions) -> StudyTracker:
                 **{f"search.{k}": v for k, v in space.search.__dict__.items()},
                 **{f"fixed.{k}": v for k, v in space.fixed.items()}},
         space_text=Path(space.source).read_text() if Path(space.source).is_file() else "",
+        keep=space.search.keep,
         resume=options.resume,
     )  # fmt: skip
 

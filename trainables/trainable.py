@@ -25,10 +25,12 @@ import torch
 from search_spaces.optuna_space import method_config
 from trainables import ray_adapter
 from trainables.mlflow_adapter import PER_CLASS_AP
+from trainables.records import MODEL_FILE
 from yolo.callbacks import Callback
 from yolo.compress.delivery import INT8_FILE, ONNX_FILE, deliver
 from yolo.compress.registry import get_method
 from yolo.compress.trial import Trial, build_trial
+from yolo.io import save_checkpoint
 from yolo.metrics import names as m
 from yolo.metrics.profile import model_costs
 
@@ -148,6 +150,13 @@ class StudyTrainable:
         evaluation = getattr(trainer, "last_evaluation", None)
         if evaluation is not None:  # per-class AP of this epoch, shipped with the checkpoint
             (self.work / PER_CLASS_AP).write_text(json.dumps(evaluation.result.as_dict()))
+        # the model this report measured, without training state: what MLflow logs as the
+        # trial's model when it ends here (finished, or stopped early at this report)
+        assert self.trial is not None
+        about = {**trainer.metadata(int(metrics.get(m.EPOCH, 0)), result),
+                 "method": self.trial.method.name, "report": self.reports_made}  # fmt: skip
+        save_checkpoint(self.work / MODEL_FILE, trainer.eval_model,
+                        masks=trainer.delivered_masks(), metadata=about)  # fmt: skip
         snapshot = self.snapshot()
         try:
             ray_adapter.report(result, snapshot)  # Tune persists the folder before returning
@@ -163,7 +172,7 @@ class StudyTrainable:
         delivered = Path(trial.method.deliverable(trial.train, trial.config))
         exported = [Path(ONNX_FILE), Path(INT8_FILE)]  # where the study asked for them
         return [*trial.method.resume_files(self.work), delivered, Path(PER_CLASS_AP),
-                Path(REPORTS_FILE), *exported]  # fmt: skip
+                Path(REPORTS_FILE), Path(MODEL_FILE), *exported]  # fmt: skip
 
     def snapshot(self) -> Path:
         """The checkpoint files in a fresh folder that Tune takes over: hard links where the

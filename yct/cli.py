@@ -74,12 +74,15 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.max_memory is None:  # torch is imported only where a command needs it
-        return int(args.run(args) or 0)
-    from yolo.resources import memory_limit
+    from yct.model_uri import resolved_models
 
-    with memory_limit(args.max_memory):  # this command's limit, not the process'
-        return int(args.run(args) or 0)
+    with resolved_models(args):  # runs:/… or models:/… -> a local copy, for this command
+        if args.max_memory is None:  # torch is imported only where a command needs it
+            return int(args.run(args) or 0)
+        from yolo.resources import memory_limit
+
+        with memory_limit(args.max_memory):  # this command's limit, not the process'
+            return int(args.run(args) or 0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -67,6 +67,8 @@ BAD = {
                                         r"search\.min_resource: must be below max_resource \(3 reports\), got 5"),
     "first rung past the longest trial": (_bad(search={"scheduler": "moasha", "min_resource": 40, "max_resource": 60}),
                                           r"search\.min_resource: no trial of this space reports more than 28 times"),
+    "unknown keep": (_bad(search={"keep": "best"}),
+                     r"search\.keep: must be one of front, all, none \(whose logged models the MLflow store keeps\), got 'best'"),
     "rungs without moasha": (_bad(search={"min_resource": 2}), r"search\.min_resource: only the moasha scheduler has rungs"),
     "budget below one trial": (_bad(search={"budget": 3}),
                                r"search\.budget: must be an integer of at least one trial's minimum \(28 reports\), got 3"),

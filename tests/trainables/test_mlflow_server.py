@@ -65,7 +65,13 @@ def test_tracker_logs_a_study_to_a_server(server, tmp_path) -> None:
                            params={"search.sampler": "nsga2"}, space_text="method: lth\n")  # fmt: skip
     checkpoint = tmp_path / "checkpoint"
     checkpoint.mkdir()
-    (checkpoint / "last.pt").write_bytes(b"weights")
+    (checkpoint / "last.pt").write_bytes(b"training state")
+    from trainables.records import MODEL_FILE
+    from yolo.io import save_checkpoint
+    from yolo.zoo import create_model
+
+    save_checkpoint(checkpoint / MODEL_FILE, create_model("yolov3-tiny", num_classes=2, width=0.25),
+                    metadata={"names": ["a", "b"], "img_size": 64})  # fmt: skip
     (checkpoint / PER_CLASS_AP).write_text(json.dumps({"per_class": {"one": {"ap": 0.5}}}))
     for trial, (map50, macs) in {"t1": (0.6, 2e8), "t2": (0.4, 1e8), "t3": (0.3, 3e8)}.items():
         tracker.trial_started(trial, {"rate": 0.2, "lr0": 0.01})
@@ -90,7 +96,14 @@ def test_tracker_logs_a_study_to_a_server(server, tmp_path) -> None:
     history = client.get_metric_history(tracker.trials["t1"], "map50")
     assert [h.step for h in history] == [0, 1] and history[-1].value == pytest.approx(0.6)
     files = {f.path for f in client.list_artifacts(tracker.trials["t3"])}
-    assert files == {"checkpoint", PER_CLASS_AP}
+    assert files == {PER_CLASS_AP}  # the training state (last.pt) is not copied to MLflow
+    # the model as a logged model, through the server; keep: front deletes t3's, files too
+    kept = client.get_logged_model(client.get_run(tracker.trials["t1"]).data.tags["model_id"])
+    assert kept.source_run_id == tracker.trials["t1"]
+    assert {f.path for f in client.list_logged_model_artifacts(kept.model_id)} >= {"MLmodel"}
+    assert client.get_run(tracker.trials["t3"]).data.tags["model_id"] == "deleted (keep: front)"
+    holding = {p.relative_to(artifacts).parts for p in artifacts.rglob("MLmodel")}
+    assert len(holding) == 2 and any(kept.model_id in parts for parts in holding)  # t1, t2
     parent_files = {f.path for f in client.list_artifacts(tracker.parent, "pareto")}
     assert parent_files == {"pareto/front.md"}
     assert client.get_run(tracker.parent).data.metrics["hypervolume"] == pytest.approx(0.1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def fresh_ray():
     ray.shutdown()
 
 
-def test_a_real_multi_method_study(tmp_path, demo_spec, capsys, fresh_ray) -> None:
+def test_a_real_multi_method_study(tmp_path, demo_spec, capsys, monkeypatch, fresh_ray) -> None:
     space = _space(tmp_path, demo_spec)
     uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
     assert main(["tune", str(space), "--storage", str(tmp_path / "runs"), "--name", "s",
@@ -112,7 +113,32 @@ def test_a_real_multi_method_study(tmp_path, demo_spec, capsys, fresh_ray) -> No
     assert parent_files == {"pareto/front.png", "pareto/front.md", "pareto/trials.csv"}
     assert "| yolov3-tiny |" in parent.data.tags["mlflow.note.content"]  # the run description
     trial_files = {f.path for f in client.list_artifacts(on_front[0].info.run_id)}
-    assert {"checkpoint", "per_class_ap.json"} <= trial_files
+    assert trial_files == {"per_class_ap.json"}  # the training state stays in Tune's storage
+    # the deliverable as a logged model: the front's are kept (keep: front), the rest deleted
+    for child in children:
+        model_id = child.data.tags["model_id"]
+        if child in on_front:
+            logged = client.get_logged_model(model_id)
+            assert logged.source_run_id == child.info.run_id and logged.name == "model"
+        else:
+            assert model_id == "deleted (keep: front)"
+    import mlflow
+    import numpy as np
+
+    mlflow.set_tracking_uri(uri)
+    best = max(on_front, key=lambda c: c.data.metrics["map50"])
+    detector = mlflow.pyfunc.load_model(f"runs:/{best.info.run_id}/model")
+    image = (np.random.default_rng(0).random((1, 80, 100, 3)) * 255).astype(np.uint8)
+    detections = detector.predict(image, params={"conf": 0.001})
+    assert list(detections.columns) == ["image", "x1", "y1", "x2", "y2", "score", "class", "name"]
+    assert len(detections) and detections["x2"].max() <= 100 and detections["y2"].max() <= 80
+    # `yct evaluate runs:/<id>/model` scores the model the trial logged: its own mAP50
+    capsys.readouterr()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    assert main(["evaluate", f"runs:/{best.info.run_id}/model", "--data", str(demo_spec),
+                 "--split", "val", "--batch", "8", "--json"]) == 0  # fmt: skip
+    scored = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert scored["map50"] == pytest.approx(best.data.metrics["map50"], abs=1e-9)
     assert (tmp_path / "mlartifacts" / "s").is_dir() and not (tmp_path / "mlruns").exists()
     assert "Pareto front" in out and "| yolov3-tiny |" in out and "mlflow ui" in out
     # one id: the Tune trial id ends the run name (after the method and what it drew) and

@@ -37,14 +37,11 @@ def _expand(paths: list[Path]) -> list[Path]:
 
 def run(args: argparse.Namespace) -> int:
     import cv2
-    import numpy as np
-    import torch
 
     from yolo.commands.common import check_img_size, load_trained
     from yolo.data.images import read_image, write_image
-    from yolo.data.transforms import letterbox
     from yolo.engine import select_device
-    from yolo.nms import postprocess
+    from yolo.inference import detect
     from yolo.resources import check_fits
 
     if not 0 <= args.conf <= 1 or not 0 <= args.iou <= 1:
@@ -58,16 +55,8 @@ def run(args: argparse.Namespace) -> int:
     report = []
     for path in _expand(args.images):
         image = read_image(path)
-        boxed, lb = letterbox(image, size)
-        x = torch.from_numpy(boxed).permute(2, 0, 1)[None].float().div(255).to(device)
-        with torch.no_grad():
-            (dets,) = postprocess(model(x), conf_threshold=args.conf, iou_threshold=args.iou,
-                                  multi_label=False)  # fmt: skip
-        boxes = dets.cpu().numpy().astype(np.float64)
-        boxes[:, :4] = lb.to_original(boxes[:, :4])
+        boxes = detect(model, image, size, conf=args.conf, iou=args.iou, device=device)
         h, w = image.shape[:2]
-        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
-        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
         drawn = image.copy()
         items = []
         for x1, y1, x2, y2, score, cls in boxes:
