@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from analysis.interactive import front_html
 from analysis.pareto import hypervolume, non_dominated, reference_point
 from analysis.plot import plot_front
 from analysis.table import group_rows, markdown, varying_params, write_csv
@@ -28,7 +29,7 @@ class FrontReport:
     hypervolume: float
     reference: dict[str, float]
     table: str  # markdown, front members only
-    files: tuple[Path, ...]  # front.png, front.md, trials.csv
+    files: tuple[Path, ...]  # front.png, front.html, front.md, trials.csv
 
     start: dict[str, float] | None = None  # the starting (dense) model, when known
 
@@ -59,13 +60,14 @@ def front_report(trials: Sequence[TrialRecord], objectives: Sequence[tuple[str, 
         point = reference_point(values, modes)
     volume = hypervolume(values[front], point, modes)
     out.mkdir(parents=True, exist_ok=True)
-    files = (out / "front.png", out / "front.md", out / "trials.csv")
+    files = (out / "front.png", out / "front.html", out / "front.md", out / "trials.csv")
     plot_front(trials, front, files[0], x=x, y=y, by=by, start=start)
+    front_html(trials, front, files[1], x=x, y=y, by=by, start=start)
     shown = varying_params(trials)
     members = [t for t, on in zip(trials, front) if on]
     table = markdown(group_rows(members, on_front=[True] * len(members), shown=shown))
-    files[1].write_text(table + "\n")
-    write_csv(group_rows(trials, on_front=front), files[2])
+    files[2].write_text(table + "\n")
+    write_csv(group_rows(trials, on_front=front), files[3])
     return FrontReport(
         front, volume, dict(zip(metrics, point)), table, files, dict(start) if start else None
     )

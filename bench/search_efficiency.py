@@ -89,7 +89,9 @@ def nearest(table: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
 
 
 class Replay:
-    """A Ray Tune function trainable reporting a recorded trial's reports, one per step."""
+    """A Ray Tune function trainable reporting a recorded trial's reports, one per step,
+    with the plumbing the real trainable adds: the planned reports, and the first telling
+    report from the method's own definition (where MOASHA's rungs start counting)."""
 
     def __init__(self, table: dict[str, Any]) -> None:
         self.table = table
@@ -98,11 +100,21 @@ class Replay:
     def __call__(self, config: dict[str, Any]) -> None:
         from ray import tune
 
+        from search_spaces.optuna_space import method_config
+        from yolo.compress.registry import get_method
+        from yolo.compress.trial import build_trial
+
+        name, values = method_config(config, tuple(self.table["params"]["method"]["choices"]))
+        values.pop("out", None)
+        method = get_method(name)
+        built = build_trial(method, values, out="<replay>", where="replay")
+        telling = float(method.first_telling_report(built.train, built.config))
         trial = nearest(self.table, config)
         planned = len(trial["reports"])
         for report in trial["reports"]:
             metrics = {k: v for k, v in report.items() if k != "training_iteration"}
-            tune.report({**metrics, "planned_reports": float(planned), "clock": time.time()})
+            tune.report({**metrics, "planned_reports": float(planned),
+                         "first_telling_report": telling, "clock": time.time()})  # fmt: skip
 
 
 class NoEvents:
@@ -127,7 +139,9 @@ def replay_space(table: dict[str, Any], sampler: str, scheduler: str, seed: int,
     source = shipped_path("demo")
     data = yaml.safe_load(source.read_text())
     data["data"] = str(ROOT / "demo_data" / "data.yaml")
-    data["fixed"]["weights"] = ""  # the lookup trains nothing; the loader need not open it
+    # the lookup trains nothing, so the start is never opened; LTH without its dense round
+    # needs one named
+    data["fixed"]["weights"] = str(ROOT / "runs" / "demo" / "dense" / "best.pt")
     search = {
         "sampler": sampler,
         "scheduler": scheduler,

@@ -107,7 +107,9 @@ class SearchSettings:
     """The ``search:`` section. A study ends after ``num_samples`` trials or once ``budget``
     reports (trial-epochs, in each method's fidelity unit) are spent, whichever is first;
     ``num_samples`` None: the budget alone. The ``*_resource`` and ``reduction_factor``
-    keys are MOASHA's rungs, in reports; ``reports`` is the fewest and most reports a
+    keys are MOASHA's rungs, in telling reports (a trial's reports from its method's first
+    telling report on, so trials of different methods meet at a rung after as many reports
+    that say something about their outcome); ``reports`` is the fewest and most reports a
     trial of the space makes (from the loader's trial builds)."""
 
     sampler: str
@@ -245,9 +247,9 @@ def _check_settings(
     each parameter: the domains are checked by the dataclasses themselves, once, here.
 
     Returns the fewest and most reports a trial makes (its fidelity range, for the
-    scheduler and the budget), over the trials built here and the ones with every numeric
-    parameter at its low and at its high end (where those build), and the latest first
-    telling report among them (the default first rung)."""
+    budget), over the trials built here and the ones with every numeric parameter at its
+    low and at its high end (where those build), and the most telling reports among them
+    (from its first telling report on: MOASHA's rungs count those, the default last rung)."""
     where = "trial"
     reports: list[int] = []
     telling: list[int] = []
@@ -259,8 +261,9 @@ def _check_settings(
         except ValueError as exc:
             return str(exc).removeprefix(where).lstrip(".: ")
         if complete:
-            reports.append(method.reports(trial.train, trial.config))
-            telling.append(method.first_telling_report(trial.train, trial.config))
+            made = method.reports(trial.train, trial.config)
+            reports.append(made)
+            telling.append(made - method.first_telling_report(trial.train, trial.config) + 1)
         return None
 
     problem = attempt(fixed)
@@ -357,7 +360,7 @@ def space_from_mapping(data: Any, source: str, base: Path | None = None) -> Sear
         params += [(f"{prefix}.{p.name}", p) for p in space[name]]
         ranges.append(_check_settings(ctx, get_method(name), constants, own_fixed, params))
     reports = (min(r[0] for r in ranges), max(r[1] for r in ranges))
-    first_rung = max(r[2] for r in ranges)
+    telling = max(r[2] for r in ranges)
     result = SearchSpace(
         methods=methods,
         model=model,
@@ -366,7 +369,7 @@ def space_from_mapping(data: Any, source: str, base: Path | None = None) -> Sear
         fixed=fixed,
         shared=shared,
         space=space,
-        search=_search(ctx, data.get("search") or {}, len(objectives), reports, first_rung),
+        search=_search(ctx, data.get("search") or {}, len(objectives), reports, telling),
         resources=_resources(ctx, data.get("resources") or {}),
         source=source,
     )
@@ -447,7 +450,7 @@ def _integer(ctx: _Ctx, key: str, value: Any, least: int) -> int:
 
 
 def _search(ctx: _Ctx, raw: Any, objectives: int, reports: tuple[int, int],
-            first_rung: int = 1) -> SearchSettings:  # fmt: skip
+            telling: int | None = None) -> SearchSettings:  # fmt: skip
     if not isinstance(raw, Mapping):
         raise ctx.fail("search", f"expected a mapping, got {raw!r}")
     unknown = sorted(set(raw) - set(_SEARCH_DEFAULTS))
@@ -513,9 +516,10 @@ def _search(ctx: _Ctx, raw: Any, objectives: int, reports: tuple[int, int],
             raise ctx.fail(f"search.{given[0]}", "only the moasha scheduler has rungs; "
                            f"scheduler is {values['scheduler']}")  # fmt: skip
     else:
-        values["min_resource"] = _integer(ctx, "min_resource", values["min_resource"]
-                                          or first_rung, 1)  # fmt: skip
-        values["max_resource"] = _integer(ctx, "max_resource", values["max_resource"] or most, 1)
+        longest = telling or most  # the most telling reports a trial makes
+        values["min_resource"] = _integer(ctx, "min_resource", values["min_resource"] or 1, 1)
+        values["max_resource"] = _integer(ctx, "max_resource", values["max_resource"] or longest,
+                                          1)  # fmt: skip
         factor = values["reduction_factor"] or MOASHA_DEFAULTS["reduction_factor"]
         if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 1 \
                 or not math.isfinite(factor):  # fmt: skip
@@ -526,10 +530,11 @@ def _search(ctx: _Ctx, raw: Any, objectives: int, reports: tuple[int, int],
             raise ctx.fail("search.min_resource", f"must be below max_resource "
                            f"({values['max_resource']} reports), got {values['min_resource']}: "
                            "no rung to stop a trial at")  # fmt: skip
-        if values["min_resource"] >= most:
-            raise ctx.fail("search.min_resource", f"no trial of this space reports more than "
-                           f"{most} times (each method's fidelity), so a rung at "
-                           f"{values['min_resource']} stops none")  # fmt: skip
+        if values["min_resource"] >= longest:
+            raise ctx.fail("search.min_resource", f"no trial of this space makes more than "
+                           f"{longest} telling reports (each method's fidelity, from its first "
+                           f"telling report), so a rung at {values['min_resource']} stops "
+                           "none")  # fmt: skip
     if values["budget"] is not None:
         least = values["min_resource"] if values["scheduler"] == "moasha" else fewest
         budget = values["budget"]

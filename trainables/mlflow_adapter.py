@@ -1,8 +1,10 @@
-"""Every MLflow call of the project, in one module: a study's parent run and its trials.
+"""Every MLflow tracking call of the project, in one module: a study's parent run and its
+trials (the model flavor is :mod:`trainables.detector_model`, URIs on the command line
+:mod:`yct.model_uri`).
 
 One parent run per study (the search-space YAML, the search settings, at the end the front,
 its hypervolume, reference point, plot and table), one nested run per trial (its parameters,
-every reported metric by step, its error if it failed, its checkpoint and per-class AP),
+every reported metric by step, its error if it failed, its logged model and per-class AP),
 tagged ``method``/``model``/``dataset``/``study``; front members get ``pareto=true``, every
 other trial ``pareto=false``. Uses the
 explicit client API (no global active run), so the driver can track many trials at once.
@@ -405,6 +407,7 @@ def load_trial_runs(tracking_uri: str, experiment: str | None, *,
             metrics=dict(r.data.metrics),
             tags=dict(r.data.tags),
             start_time=r.info.start_time,
+            experiment_id=r.info.experiment_id,
         )
         for r in runs
         if r.info.status == "FINISHED"

@@ -21,6 +21,7 @@ class TrialRecord(TypedDict):
     metrics: dict[str, float]
     tags: dict[str, str]
     start_time: int  # ms since the epoch: the order the search proposed the trials
+    experiment_id: str  # the study's MLflow experiment (links to the run in the UI)
 
 
 class TrialEvents(Protocol):

@@ -53,6 +53,7 @@ FIDELITY = "training_iteration"  # one report of the trial: its method's fidelit
 # bench/tune_overhead.py); none of it goes to MLflow, where a trial is compared by its model
 BOOKKEEPING = frozenset(AUTO_RESULT_KEYS) | {
     "done", "trial_id", "experiment_tag", "should_checkpoint", "restored", m.PLANNED_REPORTS,
+    m.FIRST_TELLING_REPORT,
     m.COST_TIME_S, m.REPORT_TIME_S, m.EPOCH_TIME_S, m.EVAL_TIME_S, m.TRAIN_IMAGES_PER_S,
     "eval_images_per_s",
 }  # fmt: skip
@@ -113,7 +114,9 @@ class StudyScheduler(FIFOScheduler):
         finishing = planned is not None and fidelity >= int(planned)
         if ledger.rungs is not None:  # a trial at its last report is recorded, not stopped
             values = [_objective(result, metric) for metric in self.metrics]
-            decision = ledger.rungs.on_result(trial_id, fidelity, values)
+            # rungs count telling reports: those from the method's first telling one on
+            telling = int(result.get(m.FIRST_TELLING_REPORT) or 1)
+            decision = ledger.rungs.on_result(trial_id, fidelity - telling + 1, values)
             if not decision.keep and not finishing:
                 ledger.stopped[trial_id] = {"reason": "moasha", "rung": decision.rung,
                                             "position": decision.position,

@@ -87,6 +87,10 @@ class StudyTrainable:
         self.context["restored"] = float(self.restored)
         # the scheduler's yardstick: a report at this count is the trial's last
         self.context[m.PLANNED_REPORTS] = float(method.reports(self.trial.train, self.trial.config))
+        # and where its MOASHA rungs start counting (the first report that tells anything)
+        self.context[m.FIRST_TELLING_REPORT] = float(
+            method.first_telling_report(self.trial.train, self.trial.config)
+        )
         try:
             self.execute(self.trial)
         finally:  # every report's files reached storage as checkpoints

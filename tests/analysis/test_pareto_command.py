@@ -48,6 +48,15 @@ def test_pareto_command_writes_plot_table_and_csv(study, tmp_path, capsys) -> No
     assert table.count("| yolov3-tiny |") == 3 and "0.720" in table
     csv_text = (out / "trials.csv").read_text()
     assert "0.71" in csv_text  # a and b grouped: mean of 0.70 and 0.72
+    # the interactive page: self-contained (plotly.js inlined), a hover text and a link to
+    # the MLflow run for every trial
+    page = (out / "front.html").read_text()
+    assert len(page) > 1_000_000 and "<script src=" not in page  # plotly.js inside
+    from trainables.mlflow_adapter import load_trial_runs
+
+    for trial in load_trial_runs(study, "demo"):
+        link = f"/#/experiments/{trial['experiment_id']}/runs/{trial['run_id']}"
+        assert link.replace("/", "\\u002f") in page  # plotly's JSON escapes '/' in HTML
 
 
 def test_pareto_command_bad_input(study, tmp_path, capsys) -> None:

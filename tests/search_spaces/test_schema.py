@@ -66,7 +66,7 @@ BAD = {
     "min_resource above max_resource": (_bad(search={"scheduler": "moasha", "min_resource": 5, "max_resource": 3}),
                                         r"search\.min_resource: must be below max_resource \(3 reports\), got 5"),
     "first rung past the longest trial": (_bad(search={"scheduler": "moasha", "min_resource": 40, "max_resource": 60}),
-                                          r"search\.min_resource: no trial of this space reports more than 28 times"),
+                                          r"search\.min_resource: no trial of this space makes more than 26 telling reports"),
     "unknown keep": (_bad(search={"keep": "best"}),
                      r"search\.keep: must be one of front, all, none \(whose logged models the MLflow store keeps\), got 'best'"),
     "rungs without moasha": (_bad(search={"min_resource": 2}), r"search\.min_resource: only the moasha scheduler has rungs"),
@@ -222,12 +222,13 @@ def test_missing_and_malformed_files(tmp_path) -> None:
 
 
 def test_moasha_defaults_come_from_the_methods(tmp_path) -> None:
-    """The first rung is the methods' first telling report (LTH: the first epoch after its
-    first prune, epochs + 1), the last the space's longest trial."""
+    """Rungs count telling reports, from each method's first telling report on (LTH: the
+    first epoch after its first prune, epochs + 1): the first rung is 1, the last the most
+    telling reports a trial of the space makes."""
     data = _bad(search={"scheduler": "moasha", "budget": 40})
     data["space"] = {**data["space"], "rounds": {"type": "int", "low": 1, "high": 3}}
     space = load_space(_write(tmp_path, data))
     search = space.search
-    assert search.min_resource == 3 and search.max_resource == 2 * (3 + 1)
+    assert search.min_resource == 1 and search.max_resource == 2 * (3 + 1) - (2 + 1) + 1
     assert search.reports == (2 * 2, 2 * 4) and search.reduction_factor == 3.0
-    assert search.rungs() == (3,) and search.num_samples is None and search.budget == 40
+    assert search.rungs() == (1, 3) and search.num_samples is None and search.budget == 40

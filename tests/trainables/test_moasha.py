@@ -131,3 +131,28 @@ def test_ledger_budget() -> None:
     ledger.reported["a"] = 3
     assert ledger.exhausted()
     assert not Ledger(None, budget=None).exhausted()
+
+
+def test_rungs_count_telling_reports_from_each_methods_first() -> None:
+    """A CS-like trial (first telling report 5: its search reports are of the soft-gated
+    model) meets an LTH-like one (first telling report 1) at rung 1 after one telling
+    report each, not after one report each."""
+    from types import SimpleNamespace
+
+    from trainables.scheduling import StudyScheduler
+
+    ledger = Ledger(Rungs((1, 3), 3.0, MODES), budget=None)
+    scheduler = StudyScheduler(ledger, ["map50", "macs"])
+
+    def report(trial_id, iteration, map50, telling):
+        result = {"training_iteration": iteration, "map50": map50, "macs": 1e6,
+                  "first_telling_report": float(telling), "planned_reports": 8.0}  # fmt: skip
+        return scheduler.on_trial_result(None, SimpleNamespace(trial_id=trial_id), result)
+
+    for iteration in range(1, 5):  # the search: high soft-model mAP, recorded at no rung
+        assert report("cs", iteration, 0.9, telling=5) == "CONTINUE"
+    assert ledger.rungs.records == {}
+    assert report("lth", 1, 0.5, telling=1) == "CONTINUE"  # first at rung 1 goes on
+    assert report("cs", 5, 0.1, telling=5) == "STOP"  # its ticket ranks below: top 1 of 2
+    assert ledger.rungs.records[1] == {"lth": [0.5, 1e6], "cs": [0.1, 1e6]}
+    assert ledger.stopped["cs"]["rung"] == 1

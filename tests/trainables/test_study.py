@@ -110,7 +110,8 @@ def test_a_real_multi_method_study(tmp_path, demo_spec, capsys, monkeypatch, fre
     assert "(reference map50=0, macs=" in out and ": the starting model)" in out
     # files: the front on the parent, checkpoint + per-class AP on trials, beside the database
     parent_files = {f.path for f in client.list_artifacts(parent.info.run_id, "pareto")}
-    assert parent_files == {"pareto/front.png", "pareto/front.md", "pareto/trials.csv"}
+    assert parent_files == {"pareto/front.png", "pareto/front.html", "pareto/front.md",
+                            "pareto/trials.csv"}  # fmt: skip
     assert "| yolov3-tiny |" in parent.data.tags["mlflow.note.content"]  # the run description
     trial_files = {f.path for f in client.list_artifacts(on_front[0].info.run_id)}
     assert trial_files == {"per_class_ap.json"}  # the training state stays in Tune's storage

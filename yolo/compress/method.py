@@ -36,8 +36,9 @@ class Method:
     ``reports(train, config)`` how many a full run makes (the budget a scheduler sees);
     ``first_telling_report(train, config)`` the first report whose figures say something
     about the trial's outcome (LTH's round 0 only retrains the dense start, so its reports
-    cannot tell one pruning schedule from another): the default first rung of early
-    stopping.
+    cannot tell one pruning schedule from another; CS's search reports are of the
+    soft-gated model, not of its ticket): where early stopping's rungs start counting, so
+    trials of different methods are compared after as many telling reports.
     """
 
     name: str

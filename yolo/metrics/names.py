@@ -25,6 +25,7 @@ COST_TIME_S = "cost_time_s"  # a trial's cost metrics (MACs, storage, latency) o
 REPORT_TIME_S = "report_time_s"  # the previous report to Tune (checkpoint persisted)
 TRAIN_IMAGES_PER_S = "train_images_per_s"
 PLANNED_REPORTS = "planned_reports"  # how many reports a full run of the trial makes
+FIRST_TELLING_REPORT = "first_telling_report"  # where the trial's rungs start counting
 
 # name -> does a higher value mean better (for objectives and Pareto fronts)
 HIGHER_IS_BETTER: dict[str, bool] = {
