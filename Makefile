@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Every install comes from this lock of exact versions (`make lock` refreshes it on purpose).
 LOCK := requirements.lock
 
-.PHONY: venv test test-latest lock demo demo-dense cluster-smoke lint bench bench-search clean
+.PHONY: venv test test-latest lock demo demo-dense cluster-smoke lint bench bench-search ui-check clean
 
 venv: $(STAMP)
 
@@ -41,6 +41,12 @@ test-latest:
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The MLflow UI in a real headless Chromium over a real study's store (also part of `make
+# test`), keeping its screenshots in bench/results/ui/. Needs Debian's chromium and
+# chromium-driver (`apt-get install chromium chromium-driver`; .ci/run installs them).
+ui-check: $(STAMP)
+	YCT_UI_SHOTS=bench/results/ui $(BIN)/python -m pytest -q -rs tests/ui
 
 DEMO_DATA ?= demo_data
 DEMO_DENSE ?= runs/demo/dense/best.pt

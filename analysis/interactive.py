@@ -26,7 +26,10 @@ _CLICK_TO_RUN = """
 var plot = document.getElementsByClassName('plotly-graph-div')[0];
 plot.on('plotly_click', function (event) {
   var link = event.points[0].customdata && event.points[0].customdata[0];
-  if (link) { window.open(link, '_blank'); }
+  // served by the MLflow UI (also inside its artifact view's blob: frame) the origin is the
+  // UI's; a file opened from disk has none, and no UI to link to
+  var origin = window.location.origin;
+  if (link && origin && origin !== 'null') { window.open(origin + link, '_blank'); }
 });
 """
 
@@ -42,9 +45,16 @@ def _hover(trial: TrialRecord, shown: Sequence[str], x: str, y: str) -> str:
     method = html.escape(trial["tags"].get("method", "?"))
     lines = [f"<b>{html.escape(name)}</b>", f"method: {method}",
              f"{y}: {trial['metrics'][y]:.4g}", f"{x}: {trial['metrics'][x]:,.0f}"]  # fmt: skip
-    lines += [f"{html.escape(k)}: {html.escape(str(trial['params'][k]))}"
-              for k in shown if k in trial["params"]]  # fmt: skip
+    lines += [f"{html.escape(k)}: {html.escape(_short(trial['params'][k]))}"
+              for k in shown if k in trial["params"] and k != "method"]  # fmt: skip
     return "<br>".join(lines)
+
+
+def _short(value: str) -> str:
+    try:
+        return f"{float(value):.4g}"
+    except ValueError:
+        return value
 
 
 def front_html(trials: Sequence[TrialRecord], on_front: np.ndarray, path: Path, *, x: str,
