@@ -127,6 +127,19 @@ def run_name(method: str, config: Mapping[str, Any], trial_id: str, *,
     return "-".join(part for part in (method, middle, trial_id) if part)
 
 
+def method_prefixed(method: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    """The config with the method's own settings named ``<method>.<key>`` (as a
+    multi-method study's already are), so the same parameter has the same name in every
+    study and fronts of different studies line up in a compare view."""
+    from yolo.compress.registry import get_method
+
+    try:
+        own = {setting.name for setting in get_method(method).settings}
+    except ValueError:  # not a method of the registry (a test's own trainable)
+        return dict(config)
+    return {f"{method}.{k}" if k in own else k: v for k, v in config.items()}
+
+
 class StudyTracker:
     """Parent run of one study; ``trial_*`` methods manage its nested runs.
 
@@ -218,15 +231,18 @@ class StudyTracker:
     def trial_started(self, trial_id: str, config: Mapping[str, Any]) -> None:
         if trial_id in self.trials:  # a retried or resumed trial keeps its run
             return
+        from yolo.metrics.names import units
+
         method = str(config.get("method", self.tags.get("method", "")))
+        unit_tags = {f"unit.{k}": v for k, v in units(dict(config)).items()}
         run = self.client.create_run(
             self.experiment_id,
             run_name=run_name(method, config, trial_id, fixed=getattr(self, "fixed", frozenset())),
             tags={**self.tags, "method": method, "study": self.study, "trial_id": trial_id,
-                  "mlflow.parentRunId": self.parent, "kind": "trial"},
+                  "mlflow.parentRunId": self.parent, "kind": "trial", **unit_tags},
         )  # fmt: skip
         self.trials[trial_id] = run.info.run_id
-        self._log_params(run.info.run_id, config)
+        self._log_params(run.info.run_id, method_prefixed(method, config))
 
     def _log_params(self, run: str, params: Mapping[str, Any]) -> None:
         """One batch (Tune waits for the driver's callbacks before it starts a trial)."""

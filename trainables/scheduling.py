@@ -56,6 +56,10 @@ BOOKKEEPING = frozenset(AUTO_RESULT_KEYS) | {
     m.FIRST_TELLING_REPORT,
     m.COST_TIME_S, m.REPORT_TIME_S, m.EPOCH_TIME_S, m.EVAL_TIME_S, m.TRAIN_IMAGES_PER_S,
     "eval_images_per_s",
+    # the YOLO loss's parts: diagnostics of training, kept in Tune's results; MLflow shows
+    # their sum (``loss``) and any penalty a method adds, so a trial's compare view stays
+    # within 15 figures of its model
+    m.LOSS_BOX, m.LOSS_OBJ, m.LOSS_CLS,
 }  # fmt: skip
 
 

@@ -83,6 +83,12 @@ def test_a_real_multi_method_study(tmp_path, demo_spec, capsys, monkeypatch, fre
     from trainables.scheduling import BOOKKEEPING
 
     assert all(not set(c.data.metrics) & BOOKKEEPING for c in children)
+    assert all(len(c.data.metrics) <= 15 for c in children), [
+        sorted(c.data.metrics) for c in children
+    ]
+    # units beside the numbers: MACs at the trial's size, latency on its runtime
+    assert all(c.data.tags["unit.macs"] == "multiply-accumulates per 64x64 image; zero weights "
+               "not counted" and "unit.latency_ms" in c.data.tags for c in children)  # fmt: skip
     assert "time_this_iter_s" in BOOKKEEPING and "training_iteration" in BOOKKEEPING
     history = client.get_metric_history(children[0].info.run_id, "map50")
     assert len(history) >= 1

@@ -41,3 +41,24 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     LATENCY_MS: False,
     LOSS: False,
 }
+
+
+def units(settings: dict[str, object]) -> dict[str, str]:
+    """What each cost and accuracy figure of a run means, with the settings it was measured
+    at (``settings``: a trial's or a run's flat config): shown beside the numbers (MLflow
+    tags ``unit.<metric>``) so a compare view reads MACs at a size and latency on a runtime.
+    """
+    size = settings.get("img_size", "?")
+    metric = settings.get("metric", "voc07")
+    runtime = settings.get("latency_runtime", "eager")
+    threads = settings.get("latency_threads", 1)
+    return {
+        MAP50: f"{metric} mAP@0.5 on the validation split at {size} px; per report, the last "
+        "is the delivered model's",
+        MACS: f"multiply-accumulates per {size}x{size} image; zero weights not counted",
+        PARAMS: "non-zero parameters (a count)",
+        STORAGE_MB: "MB of the model file in its sparse format",
+        LATENCY_MS: f"ms per {size}x{size} image, batch 1, median; {runtime} on {threads} CPU "
+        "thread(s)",
+        SPARSITY: "share of the prunable weights that are zero",
+    }
