@@ -110,23 +110,27 @@ def sampler_recipe(
     """The picklable recipe of the sampler ``name`` (one of ``schema.SAMPLERS``), seeded.
 
     ``tpe`` is multivariate (the joint density of the parameters, not one per parameter)
-    with the constant liar (running trials count as poor, so parallel trials spread out);
-    ``gp`` is Optuna's Gaussian-process sampler (multi-objective via its log-EHVI
-    acquisition); ``nsga2`` optionally with its generation size. ``startup_trials``: how
-    many random draws tpe and gp make before their model (Optuna's default, 10, is most of
-    a short study's trials)."""
+    and grouped (a conditional space, a method's own parameters existing only when it is
+    drawn, is split into the groups of parameters that occur together, each modelled
+    jointly, instead of falling back to independent draws for every conditional one), with
+    the constant liar (running trials count as poor, so parallel trials spread out); ``gp``
+    is Optuna's Gaussian-process sampler (multi-objective via its log-EHVI acquisition);
+    ``nsga2`` optionally with its generation size. ``startup_trials``: how many random draws
+    tpe and gp make before their model (Optuna's default, 10, is most of a short study's
+    trials)."""
     samplers = optuna.samplers
+    startup = {"n_startup_trials": startup_trials} if startup_trials else {}
     if name == "nsga2":
         if population_size:
             return functools.partial(samplers.NSGAIISampler, seed=seed,
                                      population_size=population_size)  # fmt: skip
         return functools.partial(samplers.NSGAIISampler, seed=seed)
     if name == "tpe":
-        return functools.partial(
-            samplers.TPESampler, seed=seed, multivariate=True, constant_liar=True
-        )
+        return functools.partial(samplers.TPESampler, seed=seed, multivariate=True, group=True,
+                                 constant_liar=True, **startup)  # fmt: skip
     if name == "gp":
-        return functools.partial(samplers.GPSampler, seed=seed, warn_independent_sampling=False)
+        return functools.partial(samplers.GPSampler, seed=seed, warn_independent_sampling=False,
+                                 **startup)  # fmt: skip
     if name == "random":
         return functools.partial(samplers.RandomSampler, seed=seed)
     raise ValueError(f"unknown sampler {name!r}; valid samplers: {', '.join(SAMPLERS)}")
