@@ -100,6 +100,9 @@ class RebuildableSampler(BaseSampler):
         self.sampler.reseed_rng()
 
 
+OPTUNA_STARTUP_TRIALS = 10  # TPESampler's and GPSampler's own default
+
+
 def sampler_recipe(
     name: str,
     *,
@@ -119,7 +122,7 @@ def sampler_recipe(
     tpe and gp make before their model (Optuna's default, 10, is most of a short study's
     trials)."""
     samplers = optuna.samplers
-    startup = {"n_startup_trials": startup_trials} if startup_trials else {}
+    startup = startup_trials or OPTUNA_STARTUP_TRIALS
     if name == "nsga2":
         if population_size:
             return functools.partial(samplers.NSGAIISampler, seed=seed,
@@ -127,10 +130,10 @@ def sampler_recipe(
         return functools.partial(samplers.NSGAIISampler, seed=seed)
     if name == "tpe":
         return functools.partial(samplers.TPESampler, seed=seed, multivariate=True, group=True,
-                                 constant_liar=True, **startup)  # fmt: skip
+                                 constant_liar=True, n_startup_trials=startup)  # fmt: skip
     if name == "gp":
         return functools.partial(samplers.GPSampler, seed=seed, warn_independent_sampling=False,
-                                 **startup)  # fmt: skip
+                                 n_startup_trials=startup)  # fmt: skip
     if name == "random":
         return functools.partial(samplers.RandomSampler, seed=seed)
     raise ValueError(f"unknown sampler {name!r}; valid samplers: {', '.join(SAMPLERS)}")

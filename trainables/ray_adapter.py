@@ -237,14 +237,16 @@ class TunerParts:
 
 
 def tuner_parts(trainable: Any, search: Search, *, name: str, storage: str,
-                events: TrialEvents) -> TunerParts:  # fmt: skip
+                events: TrialEvents, verbose: bool = False) -> TunerParts:  # fmt: skip
     """OptunaSearch behind a concurrency limit that keeps the budget, the study's scheduler
     (FIFO or MOASHA with the budget stop, :mod:`trainables.scheduling`; or single-objective
-    ASHA), the MLflow-feeding callback and the ledger they share."""
+    ASHA), the MLflow-feeding callback and the ledger they share; the terminal shows one
+    progress line per event (:mod:`trainables.progress`), or Ray's table if ``verbose``."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
 
+    from trainables.progress import ProgressLine
     from trainables.scheduling import BudgetedLimiter, ForwardTrialEvents, StudyScheduler
 
     single = len(search.metrics) == 1  # Ray's OptunaSearch wants scalars for one objective
@@ -268,8 +270,10 @@ def tuner_parts(trainable: Any, search: Search, *, name: str, storage: str,
             num_samples=-1 if search.num_samples is None else search.num_samples,
             reuse_actors=True),  # a trial's worker process stays for the next: no re-import
         tune.RunConfig(
-            name=name, storage_path=root, verbose=1,
-            callbacks=[ForwardTrialEvents(events, ledger), ledger],
+            name=name, storage_path=root, verbose=1 if verbose else 0,
+            callbacks=[ForwardTrialEvents(events, ledger), ledger,
+                       *([] if verbose else [ProgressLine(name, ledger, search.metrics,
+                                                          search.modes)])],
             failure_config=tune.FailureConfig(max_failures=search.max_failures)),
     )  # fmt: skip
 
@@ -302,11 +306,12 @@ def _fit(tuner_factory: Any) -> Any:
 
 
 def run_tuner(trainable: Any, search: Search, *, name: str, storage: str,
-              events: TrialEvents) -> list[TrialOutcome]:  # fmt: skip
+              events: TrialEvents, verbose: bool = False) -> list[TrialOutcome]:  # fmt: skip
     """A fresh study (see :func:`tuner_parts`); its parts are checked to pickle first."""
     from ray import tune
 
-    parts = tuner_parts(trainable, search, name=name, storage=storage, events=events)
+    parts = tuner_parts(trainable, search, name=name, storage=storage, events=events,
+                        verbose=verbose)  # fmt: skip
     check_sendable(parts)
     return _outcomes(_fit(lambda: tune.Tuner(parts.trainable, tune_config=parts.tune_config,
                                              run_config=parts.run_config)))  # fmt: skip

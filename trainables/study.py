@@ -42,6 +42,7 @@ class StudyOptions:
     address: str | None = None
     resume: bool = False
     report_dir: str | None = None  # front plot/table/CSV also written here (else only MLflow)
+    verbose: bool = False  # Ray's trial table in the terminal instead of one progress line
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,8 @@ def run_study(
         else:
             outcomes = ray_adapter.run_tuner(trainable, study_search(space, options),
                                              name=options.name,
-                                             storage=options.storage, events=tracker)  # fmt: skip
+                                             storage=options.storage, events=tracker,
+                                             verbose=options.verbose)  # fmt: skip
         return StudyResult(outcomes, finish(tracker))
     except KeyboardInterrupt:
         tracker.abort("interrupted (Ctrl-C)", interrupted=True)

@@ -37,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--resume", action="store_true", help="continue an interrupted study (same --name)"
     )
+    parser.add_argument("-v", "--verbose", action="store_true", help="Ray Tune's trial table "
+                        "instead of one progress line per event")  # fmt: skip
     parser.add_argument("--dry-run", action="store_true", help="check everything, print the "
                         "resolved study and exit without starting Ray")  # fmt: skip
 
@@ -94,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
                            data=str(Path(args.data).resolve()) if args.data else None,
                            num_samples=args.num_samples, max_concurrent=args.max_concurrent,
                            address=args.address, resume=args.resume,
-                           mlflow_uri=mlflow_uri, report_dir=str(report_dir))  # fmt: skip
+                           mlflow_uri=mlflow_uri, report_dir=str(report_dir),
+                           verbose=args.verbose)  # fmt: skip
     if args.dry_run:
         from search_spaces.describe import describe_space
         from search_spaces.schema import check_files

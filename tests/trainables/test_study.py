@@ -49,6 +49,9 @@ def test_a_real_multi_method_study(tmp_path, demo_spec, capsys, monkeypatch, fre
                  "--mlflow-uri", uri]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert "4 trials (0 errored)" in out
+    # one progress line per event instead of Ray's trial table (that is `yct tune -v`)
+    assert "[s] 4 trials: 4 done (0 stopped early), 0 running, 0 errored; " in out
+    assert "; front: " in out and "best map50 " in out and "Trial status" not in out
     from ray import tune
 
     trials = tune.ExperimentAnalysis(str(tmp_path / "runs" / "s")).trials
