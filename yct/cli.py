@@ -44,6 +44,36 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
+# what an option's value is, where argparse would print its name in capitals (LR0, IMG_SIZE)
+METAVARS = {
+    "accumulate": "N", "address": "HOST:PORT", "batch": "N", "by": "TAG", "calib": "DIR",
+    "calib_images": "N", "classes": "N", "conf": "0..1", "config": "CONFIG.yaml",
+    "data": "DATA.yaml", "device": "cpu|cuda[:i]|auto", "epochs": "N",
+    "eval_interval": "EPOCHS", "gt": "GT.json", "hyp": "HYP.yaml", "img_size": "PX",
+    "iou": "0..1", "latency_runs": "N", "max_concurrent": "N", "mlflow_uri": "URI",
+    "name": "NAME", "num_samples": "N", "out": "DIR", "patience": "EPOCHS",
+    "pred": "PRED.json", "report_dir": "DIR", "seed": "N", "storage": "PATH|URI",
+    "student": "MODEL", "time_budget": "SECONDS", "weights": "FILE", "width": "X",
+    "workers": "N", "x": "METRIC", "y": "METRIC",
+}  # fmt: skip
+
+
+def _readable_metavars(parser: argparse.ArgumentParser) -> None:
+    """Options whose value argparse would show by its name: what the value is instead
+    (:data:`METAVARS`; otherwise N for an integer, X for a number)."""
+    for action in parser._actions:
+        if not action.option_strings or action.metavar is not None or action.nargs == 0:
+            continue
+        if action.choices is not None:  # argparse lists them
+            continue
+        if action.dest in METAVARS:
+            action.metavar = METAVARS[action.dest]
+        elif action.type is int:
+            action.metavar = "N"
+        elif action.type is float:
+            action.metavar = "X"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="yct",
@@ -62,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(module_name)
         command = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(command)
+        _readable_metavars(command)
         command.set_defaults(run=module.run)
     return parser
 

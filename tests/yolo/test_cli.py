@@ -119,3 +119,21 @@ def test_bad_cfg_through_the_console_script_has_no_traceback(tmp_path) -> None:
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0
     assert f"{cfg}:" in result.stderr and "block 2: unknown section [reorg3d]" in result.stderr
+
+
+def test_no_option_shows_its_name_in_capitals_for_a_value() -> None:
+    """argparse's default metavar (IMG_SIZE, LR0) says nothing about the value."""
+    import argparse
+
+    from yct.cli import build_parser
+
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    shown = []
+    for name, command in commands.choices.items():
+        for action in command._actions:
+            if action.option_strings and action.nargs != 0 and action.choices is None:
+                shown.append((name, action.dest, action.metavar))
+    assert shown and all(metavar is not None for _, _, metavar in shown), [
+        s for s in shown if s[2] is None
+    ]
