@@ -34,6 +34,8 @@ from yolo.layers import (
     PEP,
     ConvBNAct,
     DarknetMaxPool,
+    HalfConvBNAct,
+    InceptionBNAct,
     LocalAvgPool,
     MobileBottleneck,
     Product,
@@ -217,6 +219,74 @@ class SoftConvBlock(ConvBlock):
 
     section: ClassVar[str] = "softconv"
     conv_bias: ClassVar[bool | None] = False  # its SoftMaskedConv2d has none, BN or not
+
+
+@dataclass(frozen=True, kw_only=True)
+class HalfConvBlock(ConvBlock):
+    """The seed thesis' ``[halfconv]`` (:class:`~yolo.layers.HalfConvBNAct`): ``filters``
+    outputs from a conv to half of them and its negation. Its output channels come in
+    pairs (c, -c) of one filter, so channel pruning does not cut through it (opaque); it has
+    no darknet original, and the thesis writes no ``.weights`` values for it."""
+
+    section: ClassVar[str] = "halfconv"
+
+    def shape(self, ctx: ShapeContext) -> BlockShape:
+        if self.filters % 2 or self.groups != 1:
+            raise self.fail(ctx, f"filters must be even and groups 1 (half the filters are "
+                            f"the negation of the other half), got filters={self.filters}, "
+                            f"groups={self.groups}")  # fmt: skip
+        return super().shape(ctx)
+
+    def module(self, shape: BlockShape) -> nn.Module:
+        return HalfConvBNAct(shape.in_channels, shape.out_channels, self.size, stride=self.step,
+                             padding=self.padding, batch_norm=bool(self.batch_normalize),
+                             activation=self.activation)  # fmt: skip
+
+    def widen(self, width: float, *, prediction: bool) -> Block:
+        widened = super().widen(width, prediction=prediction)
+        assert isinstance(widened, HalfConvBlock)
+        return dataclasses.replace(widened, filters=widened.filters + widened.filters % 2)
+
+    def reads_each_channel(self) -> bool:
+        return True
+
+    def flow(self) -> str:
+        return "opaque"
+
+
+@dataclass(frozen=True, kw_only=True)
+class InceptionBlock(ConvBlock):
+    """The seed thesis' ``[inception]`` (:class:`~yolo.layers.InceptionBNAct`): three conv
+    branches to ``filters`` channels at stride 1. The thesis' parser reads ``size``,
+    ``stride`` and ``pad`` and its module never uses them; they are kept verbatim here with
+    the same (no) effect. Opaque to channel pruning; no ``.weights`` values in the thesis'
+    files."""
+
+    section: ClassVar[str] = "inception"
+    required: ClassVar[frozenset[str]] = frozenset({"filters", "activation"})
+    size: int = 1
+
+    def shape(self, ctx: ShapeContext) -> BlockShape:
+        if self.filters % 4:
+            raise self.fail(ctx, f"filters must be a multiple of 4 (a half and two quarters), "
+                            f"got {self.filters}")  # fmt: skip
+        return BlockShape(ctx.channels, self.filters, ctx.stride)
+
+    def module(self, shape: BlockShape) -> nn.Module:
+        return InceptionBNAct(shape.in_channels, shape.out_channels,
+                              batch_norm=bool(self.batch_normalize),
+                              activation=self.activation)  # fmt: skip
+
+    def widen(self, width: float, *, prediction: bool) -> Block:
+        widened = super().widen(width, prediction=prediction)
+        assert isinstance(widened, InceptionBlock)
+        return dataclasses.replace(widened, filters=-(-widened.filters // 4) * 4, groups=1)
+
+    def reads_each_channel(self) -> bool:
+        return True
+
+    def flow(self) -> str:
+        return "opaque"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -567,6 +637,6 @@ class SamBlock(_FromBlock):
 BLOCK_TYPES: tuple[type[Block], ...] = (
     ConvBlock, MaxPoolBlock, RouteBlock, ShortcutBlock, UpsampleBlock, YoloBlock,
     PEPBlock, EPBlock, FCABlock, MobileBlock, DropoutBlock, ScaleChannelsBlock, SamBlock,
-    SoftConvBlock, AvgPoolBlock, LocalAvgPoolBlock,
+    SoftConvBlock, AvgPoolBlock, LocalAvgPoolBlock, HalfConvBlock, InceptionBlock,
 )  # fmt: skip
 SECTIONS: dict[str, type[Block]] = {cls.section.lower(): cls for cls in BLOCK_TYPES}

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from yolo.layers import ConvBNAct
+from yolo.layers import ConvBNAct, InceptionBNAct
 from yolo.model import Darknet
 from yolo.zoo import model_from_cfg_text
 
@@ -64,6 +64,11 @@ def _weight_units(
                 else:
                     tensors = [conv.bias, conv.weight]
                 yield index, [t.data for t in tensors if t is not None]
+            elif isinstance(module, InceptionBNAct):  # ours (darknet has no inception)
+                bn = module.bn
+                norm = [] if bn is None else [bn.bias, bn.weight, bn.running_mean, bn.running_var]
+                convs = [t for c in module.convs() for t in (c.bias, c.weight)]
+                yield index, [t.data for t in [*norm, *convs] if t is not None]
             elif isinstance(module, nn.Linear):
                 tensors = [module.bias, module.weight]
                 yield index, [t.data for t in tensors if t is not None]

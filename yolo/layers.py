@@ -81,6 +81,59 @@ class ConvBNAct(nn.Module):
         return self.act(x)
 
 
+class HalfConvBNAct(ConvBNAct):
+    """The seed thesis' ``[halfconv]`` (C.ReLU, from PVANet): a conv to half the filters,
+    its output and its negation concatenated, then BN and the activation over all of them.
+    Half the conv's MACs and weights for the same width."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *,
+                 stride: int = 1, padding: int | None = None, batch_norm: bool = True,
+                 activation: str = "linear") -> None:  # fmt: skip
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride,
+                         padding=padding, batch_norm=batch_norm, activation=activation)  # fmt: skip
+        padding = (kernel_size - 1) // 2 if padding is None else padding
+        self.conv = nn.Conv2d(in_channels, out_channels // 2, kernel_size, stride=stride,
+                              padding=padding, bias=not batch_norm)  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        x = torch.cat((x, -x), 1)
+        if self.bn is not None:
+            x = self.bn(x)
+        return self.act(x)
+
+
+class InceptionBNAct(nn.Module):
+    """The seed thesis' ``[inception]`` (PVANet's): three branches from the input, a 1x1 conv
+    to half the filters, 1x1 then 3x3 to a quarter, 1x1 then two 3x3 to a quarter (every
+    conv with a bias, none with BN), concatenated, then BN and the activation. Registered
+    in the thesis' order, so its checkpoints map onto it tensor by tensor."""
+
+    def __init__(self, in_channels: int, out_channels: int, *, batch_norm: bool = True,
+                 activation: str = "linear") -> None:  # fmt: skip
+        super().__init__()
+        half, quarter = out_channels // 2, out_channels // 4
+        self.conv1x1 = nn.Conv2d(in_channels, half, 1)
+        self.conv1x1_3x3 = nn.Sequential(nn.Conv2d(in_channels, quarter, 1),
+                                         nn.Conv2d(quarter, quarter, 3, padding=1))  # fmt: skip
+        self.conv1x1_3x3_3x3 = nn.Sequential(nn.Conv2d(in_channels, quarter, 1),
+                                             nn.Conv2d(quarter, quarter, 3, padding=1),
+                                             nn.Conv2d(quarter, quarter, 3, padding=1))  # fmt: skip
+        self.out_channels = half + 2 * quarter
+        self.bn = nn.BatchNorm2d(self.out_channels, momentum=0.03, eps=1e-4) if batch_norm else None
+        self.act = make_activation(activation)
+
+    def convs(self) -> list[nn.Conv2d]:
+        """Every conv, in the thesis' registration (and our weights-file) order."""
+        return [self.conv1x1, *self.conv1x1_3x3, *self.conv1x1_3x3_3x3]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.cat((self.conv1x1(x), self.conv1x1_3x3(x), self.conv1x1_3x3_3x3(x)), 1)
+        if self.bn is not None:
+            x = self.bn(x)
+        return self.act(x)
+
+
 class SeparableBlock(nn.Module):
     """1x1 conv c->c, 3x3 depthwise (stride s), 1x1 conv c->out; the EP module of YOLO Nano."""
 
