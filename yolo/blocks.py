@@ -148,8 +148,12 @@ class Block:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ConvBlock(Block):
-    section: ClassVar[str] = "convolutional"
+class ConvKeysBlock(Block):
+    """What every conv-like section is written with (filters, size, stride, pad, groups,
+    batch_normalize, activation); :class:`ConvBlock` is the plain conv the pruners and the
+    compactor work on, the thesis' PVANet blocks share only the keys."""
+
+    section: ClassVar[str] = "conv-like"
     keys: ClassVar[dict[str, Callable[[str], Any]]] = {
         "filters": parse_int, "size": parse_int, "stride": parse_int, "pad": parse_flag,
         "groups": parse_int, "batch_normalize": parse_flag, "activation": parse_activation,
@@ -189,12 +193,6 @@ class ConvBlock(Block):
     def step(self) -> int:
         return self.stride if self.stride_x is None else self.stride_x
 
-    def module(self, shape: BlockShape) -> nn.Module:
-        return ConvBNAct(shape.in_channels, shape.out_channels, self.size, stride=self.step,
-                         padding=self.padding, groups=self.groups,
-                         batch_norm=bool(self.batch_normalize), activation=self.activation,
-                         bias=self.conv_bias)  # fmt: skip
-
     def widen(self, width: float, *, prediction: bool) -> Block:
         if prediction:
             return self
@@ -202,6 +200,17 @@ class ConvBlock(Block):
         # a depthwise conv (groups = filters) stays depthwise at the new width
         groups = filters if self.groups == self.filters and self.groups > 1 else self.groups
         return dataclasses.replace(self, filters=filters, groups=groups)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConvBlock(ConvKeysBlock):
+    section: ClassVar[str] = "convolutional"
+
+    def module(self, shape: BlockShape) -> nn.Module:
+        return ConvBNAct(shape.in_channels, shape.out_channels, self.size, stride=self.step,
+                         padding=self.padding, groups=self.groups,
+                         batch_norm=bool(self.batch_normalize), activation=self.activation,
+                         bias=self.conv_bias)  # fmt: skip
 
     def reads_each_channel(self) -> bool:
         return self.groups == 1
@@ -222,7 +231,7 @@ class SoftConvBlock(ConvBlock):
 
 
 @dataclass(frozen=True, kw_only=True)
-class HalfConvBlock(ConvBlock):
+class HalfConvBlock(ConvKeysBlock):
     """The seed thesis' ``[halfconv]`` (:class:`~yolo.layers.HalfConvBNAct`): ``filters``
     outputs from a conv to half of them and its negation. Its output channels come in
     pairs (c, -c) of one filter, so channel pruning does not cut through it (opaque); it has
@@ -255,7 +264,7 @@ class HalfConvBlock(ConvBlock):
 
 
 @dataclass(frozen=True, kw_only=True)
-class InceptionBlock(ConvBlock):
+class InceptionBlock(ConvKeysBlock):
     """The seed thesis' ``[inception]`` (:class:`~yolo.layers.InceptionBNAct`): three conv
     branches to ``filters`` channels at stride 1. The thesis' parser reads ``size``,
     ``stride`` and ``pad`` and its module never uses them; they are kept verbatim here with

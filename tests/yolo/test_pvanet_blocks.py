@@ -107,3 +107,20 @@ def test_weights_round_trip_and_the_thesis_layout_leaves_them_out(tmp_path) -> N
 def test_pvanet_mistakes_name_block_and_rule(old: str, new: str, message: str) -> None:
     with pytest.raises(CfgError, match=message.replace("[", r"\[").replace("]", r"\]")):
         Darknet(parse_cfg(CFG.replace(old, new).format(bn=1, act="leaky"), "pvanet.cfg"))
+
+
+def test_channel_pruning_and_compaction_leave_the_pvanet_blocks_whole() -> None:
+    """Their channels are not plain conv filters (pairs c, -c; concatenated branches): the
+    structured pruner finds no group in them and the compactor changes nothing."""
+    from yolo.compress.channel_groups import layer_groups
+    from yolo.compress.compact import compact
+
+    model = _model().eval()
+    groups, _ = layer_groups(model)
+    assert all(not {0, 1} & set(group.blocks) for group in groups)
+    with torch.no_grad():
+        model.blocks[0].conv.weight[0].zero_()  # a dead half filter: still not removable
+    smaller = compact(model)
+    assert sum(p.numel() for p in smaller.parameters()) == sum(
+        p.numel() for p in model.parameters()
+    )
