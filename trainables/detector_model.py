@@ -18,6 +18,8 @@ run's logged model (:meth:`trainables.mlflow_adapter.StudyTracker.trial_ended`).
 
 from __future__ import annotations
 
+import logging
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -91,17 +93,27 @@ def write_model_folder(folder: Path, checkpoint: Path, *, delivered: Path | None
         ours = f"yolo-compress-tune=={package_metadata.version('yolo-compress-tune')}"
     except package_metadata.PackageNotFoundError:
         ours = "yolo-compress-tune"
-    with warnings.catch_warnings():  # no input example (it would run the model per trial)
+    pyfunc_log = logging.getLogger("mlflow.pyfunc")
+    level = pyfunc_log.level
+    # no input example (it would run the model per trial), and the class is pickled by
+    # reference to this module: neither warning is the user's to act on, once per trial;
+    # nor is a progress bar for copying two local files
+    pyfunc_log.setLevel(logging.ERROR)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        mlflow.pyfunc.save_model(
-            str(folder),
-            python_model=YoloDetector(),
-            artifacts=artifacts,
-            signature=signature(),
-            pip_requirements=[ours, f"torch=={torch.__version__.split('+')[0]}",
-                              f"mlflow=={mlflow.__version__}"],
-            metadata=metadata,
-        )  # fmt: skip
+        try:
+            mlflow.pyfunc.save_model(
+                str(folder),
+                python_model=YoloDetector(),
+                artifacts=artifacts,
+                signature=signature(),
+                pip_requirements=[ours, f"torch=={torch.__version__.split('+')[0]}",
+                                  f"mlflow=={mlflow.__version__}"],
+                metadata=metadata,
+            )  # fmt: skip
+        finally:
+            pyfunc_log.setLevel(level)
     return folder
 
 
