@@ -57,7 +57,7 @@ DEMO_NAME ?= demo-$(shell date +%Y%m%d-%H%M%S)
 DEMO_THREADS ?= 2
 DEMO_ENV := OMP_NUM_THREADS=$(DEMO_THREADS) MKL_NUM_THREADS=$(DEMO_THREADS)
 
-# The demo: a real multi-objective study (LTH vs CS from one dense yolov3-tiny, NSGA-II,
+# The demo: a real multi-objective study (LTH vs CS from one dense yolov3-tiny, TPE,
 # 2 trials at a time on local Ray, MLflow in ./mlruns.db), then its front. ~10 min on 2 cores.
 demo: $(DEMO_DENSE)
 	$(BIN)/yct tune search_spaces/demo.yaml --name $(DEMO_NAME) --storage runs/demo/tune \

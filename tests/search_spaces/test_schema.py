@@ -35,7 +35,7 @@ def test_shipped_spaces_validate(name: str) -> None:
     space = load_space(shipped_path(name))
     assert space.objectives[0].metric == "map50"
     if name == "demo":  # the search that did best in bench/search_efficiency.py
-        assert space.search.sampler == "gp" and space.search.budget == 120
+        assert space.search.sampler == "tpe" and space.search.budget == 240
     else:
         assert space.search.sampler == "nsga2" and space.search.num_samples >= 8
 
