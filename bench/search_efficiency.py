@@ -176,7 +176,11 @@ def run_replay(table: dict[str, Any], sampler: str, scheduler: str, seed: int, b
     parts = ray_adapter.tuner_parts(tune.with_resources(Replay(table), {"cpu": 1}), search,
                                     name=name, storage=str(storage), events=NoEvents())  # fmt: skip
     ledger = parts.tune_config.search_alg.ledger  # Tune appends its own callbacks to the list
-    parts.run_config.verbose = 0  # hundreds of studies: no progress tables
+    # hundreds of studies: no progress tables, no progress lines
+    from trainables.progress import ProgressLine
+
+    parts.run_config.callbacks = [c for c in parts.run_config.callbacks
+                                  if not isinstance(c, ProgressLine)]  # fmt: skip
     started = time.perf_counter()
     grid = tune.Tuner(parts.trainable, tune_config=parts.tune_config,
                       run_config=parts.run_config).fit()  # fmt: skip
