@@ -63,8 +63,9 @@ def test_what_the_study_hands_to_ray_pickles(tmp_path, demo_spec, tracker, sampl
     ray_adapter.check_sendable(parts)  # raises DependencyError naming the part otherwise
     # checking did not cut the live parts apart (a class made in a function and pickled by
     # value had its methods rebound to a copy of the ledger by cloudpickle)
-    forward, ledger = parts.run_config.callbacks
+    forward, ledger, progress = parts.run_config.callbacks  # the progress line reads it too
     assert forward.ledger is ledger and parts.tune_config.search_alg.ledger is ledger
+    assert progress.ledger is ledger
     assert scheduler == "asha" or parts.tune_config.scheduler.ledger is ledger
     for part in (parts.trainable, parts.tune_config, parts.run_config):
         cloudpickle.loads(cloudpickle.dumps(part))
@@ -77,8 +78,8 @@ def test_what_the_study_hands_to_ray_pickles(tmp_path, demo_spec, tracker, sampl
     config_copy, run_copy = cloudpickle.loads(
         cloudpickle.dumps((parts.tune_config, parts.run_config))
     )
-    ledger = run_copy.callbacks[-1]
-    assert config_copy.search_alg.ledger is ledger
+    ledger = run_copy.callbacks[1]
+    assert config_copy.search_alg.ledger is ledger and run_copy.callbacks[2].ledger is ledger
     if scheduler != "asha":
         assert config_copy.scheduler.ledger is ledger
     # and the Tuner Ray builds from them (it pickles them into its own state file)

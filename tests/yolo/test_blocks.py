@@ -33,11 +33,11 @@ def test_every_zoo_block_has_a_known_flow_and_round_trips() -> None:
         assert [dataclasses.replace(b, line=0) for b in again.blocks] == [
             dataclasses.replace(b, line=0) for b in model.cfg.blocks
         ]
-    dialect = load_cfg(Path(__file__).parent / "cfgs" / "dialect.cfg")
-    for block in dialect.blocks:
-        assert block.flow() in FLOWS
-        seen.add(type(block))
-    assert seen == set(BLOCK_TYPES)  # the zoo and the dialect cfg use every block type
+    for name in ("dialect.cfg", "pvanet.cfg"):
+        for block in load_cfg(Path(__file__).parent / "cfgs" / name).blocks:
+            assert block.flow() in FLOWS
+            seen.add(type(block))
+    assert seen == set(BLOCK_TYPES)  # the zoo and the dialect cfgs use every block type
 
 
 def test_widen_keeps_prediction_convs_and_depthwise_groups() -> None:
