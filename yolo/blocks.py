@@ -231,13 +231,34 @@ class SoftConvBlock(ConvBlock):
 
 
 @dataclass(frozen=True, kw_only=True)
-class HalfConvBlock(ConvKeysBlock):
+class WholeConvKeysBlock(ConvKeysBlock):
+    """A conv-like block whose output channels are not independent filters (the thesis'
+    PVANet blocks): opaque to channel pruning, widened to a multiple of ``multiple``."""
+
+    multiple: ClassVar[int] = 1
+
+    def widen(self, width: float, *, prediction: bool) -> Block:
+        widened = super().widen(width, prediction=prediction)
+        assert isinstance(widened, WholeConvKeysBlock)
+        step = self.multiple
+        return dataclasses.replace(widened, filters=-(-widened.filters // step) * step, groups=1)
+
+    def reads_each_channel(self) -> bool:
+        return True
+
+    def flow(self) -> str:
+        return "opaque"
+
+
+@dataclass(frozen=True, kw_only=True)
+class HalfConvBlock(WholeConvKeysBlock):
     """The seed thesis' ``[halfconv]`` (:class:`~yolo.layers.HalfConvBNAct`): ``filters``
     outputs from a conv to half of them and its negation. Its output channels come in
     pairs (c, -c) of one filter, so channel pruning does not cut through it (opaque); it has
     no darknet original, and the thesis writes no ``.weights`` values for it."""
 
     section: ClassVar[str] = "halfconv"
+    multiple: ClassVar[int] = 2
 
     def shape(self, ctx: ShapeContext) -> BlockShape:
         if self.filters % 2 or self.groups != 1:
@@ -251,20 +272,9 @@ class HalfConvBlock(ConvKeysBlock):
                              padding=self.padding, batch_norm=bool(self.batch_normalize),
                              activation=self.activation)  # fmt: skip
 
-    def widen(self, width: float, *, prediction: bool) -> Block:
-        widened = super().widen(width, prediction=prediction)
-        assert isinstance(widened, HalfConvBlock)
-        return dataclasses.replace(widened, filters=widened.filters + widened.filters % 2)
-
-    def reads_each_channel(self) -> bool:
-        return True
-
-    def flow(self) -> str:
-        return "opaque"
-
 
 @dataclass(frozen=True, kw_only=True)
-class InceptionBlock(ConvKeysBlock):
+class InceptionBlock(WholeConvKeysBlock):
     """The seed thesis' ``[inception]`` (:class:`~yolo.layers.InceptionBNAct`): three conv
     branches to ``filters`` channels at stride 1. The thesis' parser reads ``size``,
     ``stride`` and ``pad`` and its module never uses them; they are kept verbatim here with
@@ -272,6 +282,7 @@ class InceptionBlock(ConvKeysBlock):
     files."""
 
     section: ClassVar[str] = "inception"
+    multiple: ClassVar[int] = 4
     required: ClassVar[frozenset[str]] = frozenset({"filters", "activation"})
     size: int = 1
 
@@ -285,17 +296,6 @@ class InceptionBlock(ConvKeysBlock):
         return InceptionBNAct(shape.in_channels, shape.out_channels,
                               batch_norm=bool(self.batch_normalize),
                               activation=self.activation)  # fmt: skip
-
-    def widen(self, width: float, *, prediction: bool) -> Block:
-        widened = super().widen(width, prediction=prediction)
-        assert isinstance(widened, InceptionBlock)
-        return dataclasses.replace(widened, filters=-(-widened.filters // 4) * 4, groups=1)
-
-    def reads_each_channel(self) -> bool:
-        return True
-
-    def flow(self) -> str:
-        return "opaque"
 
 
 @dataclass(frozen=True, kw_only=True)

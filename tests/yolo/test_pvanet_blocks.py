@@ -124,3 +124,13 @@ def test_channel_pruning_and_compaction_leave_the_pvanet_blocks_whole() -> None:
     assert sum(p.numel() for p in smaller.parameters()) == sum(
         p.numel() for p in model.parameters()
     )
+
+
+def test_a_narrower_pvanet_keeps_its_blocks_buildable() -> None:
+    from yolo.zoo import with_width
+
+    for width in (0.3, 0.5, 1.7):
+        narrow = with_width(_model().cfg, width)
+        half, inception = narrow.blocks[0], narrow.blocks[1]
+        assert half.filters % 2 == 0 and inception.filters % 4 == 0
+        assert Darknet(narrow)(torch.randn(1, 3, 64, 64)) is not None
