@@ -154,6 +154,7 @@ class StudyTracker:
         self.client = _client(tracking_uri)
         self.tracking_uri, self.study, self.tags = tracking_uri, study, dict(tags)
         self.keep = keep  # the trials whose models stay logged once the study has ended
+        self.steps: dict[str, int] = {}  # a trial's latest step: where its model is logged
         self.trials: dict[str, str] = {}  # Tune trial id -> MLflow run id
         self.start: dict[str, float] = {}  # the starting (dense) model's metrics
         self.reference: dict[str, float] = {}  # the hypervolume's reference point
@@ -224,6 +225,8 @@ class StudyTracker:
         return {k: v for k, v in self.__dict__.items() if k not in ("client", "trials")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        # a tracker pickled by a study of an earlier version: the settings it did not have
+        state = {"keep": "front", "steps": {}, "fixed": frozenset(), **state}
         self.__dict__.update(state)
         self.client = _client(self.tracking_uri)
         self.trials = self._find_trials()
@@ -237,7 +240,7 @@ class StudyTracker:
         unit_tags = {f"unit.{k}": v for k, v in units(dict(config)).items()}
         run = self.client.create_run(
             self.experiment_id,
-            run_name=run_name(method, config, trial_id, fixed=getattr(self, "fixed", frozenset())),
+            run_name=run_name(method, config, trial_id, fixed=self.fixed),
             tags={**self.tags, "method": method, "study": self.study, "trial_id": trial_id,
                   "mlflow.parentRunId": self.parent, "kind": "trial", **unit_tags},
         )  # fmt: skip
@@ -258,8 +261,6 @@ class StudyTracker:
         run = self.trials.get(trial_id)
         if run is None:
             return
-        if not hasattr(self, "steps"):
-            self.steps: dict[str, int] = {}  # a trial's latest step: where its model was logged
         self.steps[trial_id] = step
         values = [
             Metric(k, float(v), 0, step)
@@ -289,7 +290,7 @@ class StudyTracker:
         if checkpoint is not None and checkpoint.is_dir():
             if (checkpoint / PER_CLASS_AP).is_file():
                 self.client.log_artifact(run, str(checkpoint / PER_CLASS_AP))
-            if not error and getattr(self, "keep", "front") != "none":
+            if not error and self.keep != "none":
                 self._log_model(run, trial_id, checkpoint)
         self.client.set_terminated(run, "FAILED" if error else "FINISHED")
 
@@ -310,7 +311,7 @@ class StudyTracker:
             return
         delivered = next((checkpoint / name for name in (INT8_FILE, ONNX_FILE)
                           if (checkpoint / name).is_file()), None)  # fmt: skip
-        step = getattr(self, "steps", {}).get(trial_id, 0)
+        step = self.steps.get(trial_id, 0)
         with tempfile.TemporaryDirectory() as folder:
             about = {"trial_id": trial_id, "study": self.study}
             local = write_model_folder(Path(folder) / "model", source, delivered=delivered,
@@ -369,7 +370,7 @@ class StudyTracker:
                 self.client.set_tag(run.info.run_id, "pareto", on_front)
             if on_front == "false":
                 off_front.append(run)
-        if getattr(self, "keep", "front") == "front":
+        if self.keep == "front":
             self._drop_models(off_front)
         self.client.log_metric(self.parent, "hypervolume", hypervolume)
         if not self.reference:  # a study from before the fixed reference: the front's own
