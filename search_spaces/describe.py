@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from search_spaces.schema import Param, SearchSpace
+from search_spaces.param import Param
+from search_spaces.schema import SearchSpace
 from yolo.compress.registry import get_method
 from yolo.compress.trial import build_trial, trial_settings
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from search_spaces.schema import Param, SearchSpace
+from search_spaces.architecture import PREFIX
+from search_spaces.param import Param
+from search_spaces.schema import SearchSpace
 from yolo.compress.registry import get_method
 from yolo.compress.trial import trial_settings
 
@@ -35,6 +37,8 @@ class DefineByRun:
     def __init__(self, space: SearchSpace, data: str | None = None) -> None:
         self.space = space
         self.constants = {"model": space.model, "data": data or space.data, **space.fixed}
+        if space.architecture is not None:  # fixed stage choices travel with every trial
+            self.constants.update({PREFIX + k: v for k, v in space.architecture.fixed.items()})
         if self.constants["data"] is None:
             raise ValueError(f"{space.source}: data: no dataset spec (give 'data:' or --data)")
 
@@ -49,6 +53,8 @@ class DefineByRun:
         else:
             for param in space.space[space.methods[0]]:
                 _suggest(trial, param.name, param)
+        if space.architecture is not None:
+            space.architecture.suggest(trial, _suggest)
         return dict(self.constants)
 
 

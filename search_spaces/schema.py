@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from search_spaces.architecture import ArchitectureSpace, load_architecture
+from search_spaces.param import Param, parse_param
 from yolo.compress.method import Method
 from yolo.compress.registry import get_method, method_names
 from yolo.compress.trial import build_trial, trial_settings
@@ -40,13 +42,13 @@ from yolo.safe_yaml import read_yaml
 from yolo.settings import Setting
 from yolo.zoo import ZOO_SIZE
 
-KINDS = ("float", "int", "loguniform", "categorical")
 SAMPLERS = ("random", "tpe", "nsga2", "gp")
 SCHEDULERS = ("fifo", "moasha", "asha")  # 'none' is read as 'fifo'
 
 MODES = ("min", "max")
 _CHECK_DATA = "<data>"  # stands in for the dataset spec while settings are checked
-_TOP_KEYS = {"method", "model", "data", "objectives", "fixed", "space", "search", "resources"}
+_TOP_KEYS = {"method", "model", "data", "objectives", "fixed", "space", "search", "resources",
+             "architecture"}  # fmt: skip
 _SEARCH_DEFAULTS: dict[str, Any] = {"sampler": None, "num_samples": None, "budget": None,
                                     "max_concurrent": 2, "scheduler": "fifo", "seed": 0,
                                     "max_failures": 1, "population_size": None,
@@ -61,28 +63,6 @@ MOASHA_DEFAULTS = {"reduction_factor": 3.0}
 
 class SpaceError(ValueError):
     """A search space that cannot run; names the file, the key and what is allowed."""
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    kind: str
-    low: float = 0.0  # numeric kinds only
-    high: float = 0.0
-    choices: tuple[Any, ...] = ()
-
-    def values(self) -> list[tuple[str, Any]]:
-        """(where, value) of the values the loader checks: both bounds, or every choice."""
-        if self.kind == "categorical":
-            return [(f"choices[{i}]", c) for i, c in enumerate(self.choices)]
-        cast = int if self.kind == "int" else float
-        return [("low", cast(self.low)), ("high", cast(self.high))]
-
-    def describe(self) -> dict[str, Any]:
-        """The domain as plain data (the recorded trial table of the search bench)."""
-        if self.kind == "categorical":
-            return {"kind": self.kind, "choices": list(self.choices)}
-        return {"kind": self.kind, "low": self.low, "high": self.high}
 
 
 @dataclass(frozen=True)
@@ -149,6 +129,7 @@ class SearchSpace:
     search: SearchSettings
     resources: Mapping[str, float]
     source: str = "<space>"
+    architecture: ArchitectureSpace | None = None  # the model's stage choices (NAS)
 
     @property
     def multi_method(self) -> bool:
@@ -170,37 +151,10 @@ def _number(ctx: _Ctx, key: str, value: Any) -> float:
 
 
 def _param(ctx: _Ctx, key: str, name: str, spec: Any) -> Param:
-    if not isinstance(spec, Mapping) or "type" not in spec:
-        raise ctx.fail(key, f"expected {{type: {'|'.join(KINDS)}, …}} but got {spec!r}")
-    kind = spec["type"]
-    if kind not in KINDS:
-        raise ctx.fail(f"{key}.type", f"must be one of {', '.join(KINDS)}, got {kind!r}")
-    allowed = {"type", "choices"} if kind == "categorical" else {"type", "low", "high"}
-    extra = sorted(set(spec) - allowed)
-    if extra:
-        raise ctx.fail(
-            f"{key}.{extra[0]}", f"unknown key for a {kind}; allowed: {', '.join(sorted(allowed))}"
-        )
-    if kind == "categorical":
-        choices = spec.get("choices")
-        if not isinstance(choices, list) or not choices:
-            raise ctx.fail(f"{key}.choices", "expected a non-empty list")
-        for choice in choices:  # what Optuna can store and compare
-            if choice is not None and not isinstance(choice, (bool, int, float, str)):
-                raise ctx.fail(f"{key}.choices", f"{choice!r}: a choice must be a number, string, "
-                               "boolean or null (e.g. hint pairs as '36:12,61:21')")  # fmt: skip
-        return Param(name, kind, choices=tuple(choices))
-    for bound in ("low", "high"):
-        if bound not in spec:
-            raise ctx.fail(f"{key}.{bound}", "missing")
-    low, high = _number(ctx, f"{key}.low", spec["low"]), _number(ctx, f"{key}.high", spec["high"])
-    if low > high:
-        raise ctx.fail(key, f"low must be <= high, got low={spec['low']} > high={spec['high']}")
-    if kind == "loguniform" and low <= 0:
-        raise ctx.fail(f"{key}.low", f"loguniform needs low > 0, got {spec['low']}")
-    if kind == "int" and (low != int(low) or high != int(high)):
-        raise ctx.fail(key, f"int bounds must be integers, got {spec['low']}, {spec['high']}")
-    return Param(name, kind, low, high)
+    try:
+        return parse_param(key, name, spec)
+    except ValueError as exc:
+        raise SpaceError(f"{ctx.source}: {exc}") from None
 
 
 _KIND_FITS = {int: ("int", "categorical"), float: ("float", "loguniform", "int", "categorical"),
@@ -322,6 +276,14 @@ def space_from_mapping(data: Any, source: str, base: Path | None = None) -> Sear
     if not isinstance(data.get("model"), str):
         raise ctx.fail("model", "required: a zoo name or cfg path")
     model = _model(ctx, data["model"], base)
+    architecture = None
+    if "architecture" in data:
+        from yolo.zoo import resolve_cfg
+
+        if methods != ("train",):
+            raise ctx.fail("architecture", f"the architecture is the model a trial trains: "
+                           f"method must be train, got {list(methods)}")  # fmt: skip
+        architecture = load_architecture(data["architecture"], resolve_cfg(model), source)
     objectives = _objectives(ctx, data.get("objectives"))
     fixed = data.get("fixed") or {}
     if not isinstance(fixed, Mapping):
@@ -372,6 +334,7 @@ def space_from_mapping(data: Any, source: str, base: Path | None = None) -> Sear
         search=_search(ctx, data.get("search") or {}, len(objectives), reports, telling),
         resources=_resources(ctx, data.get("resources") or {}),
         source=source,
+        architecture=architecture,
     )
     _check_reportable(ctx, result)
     return result
@@ -580,6 +543,43 @@ def check_files(space: SearchSpace, data: str | None = None) -> None:
             raise SpaceError(f"{space.source}: fixed.{key}: checkpoint not found: {path}")
     if isinstance(space.fixed.get("teacher"), str):
         _check_hints(space)
+    if space.architecture is not None:
+        _check_architecture(space, len(load_spec(spec).names))
+
+
+def _check_architecture(space: SearchSpace, classes: int) -> None:
+    """The space's constraints leave some architecture, and the parent in ``inherit`` is of
+    the family: its smallest and largest draws inherit from it."""
+    from search_spaces.architecture import check_constraints_reachable, extreme_draws
+    from yolo.architecture import generate
+    from yolo.inherit import InheritError, inherit_weights
+    from yolo.io import load_checkpoint
+    from yolo.resources import meta_model
+    from yolo.zoo import with_classes, with_width
+
+    arch = space.architecture
+    assert arch is not None
+    size, width = int(space.fixed.get("img_size", ZOO_SIZE)), float(space.fixed.get("width", 1.0))
+    try:
+        check_constraints_reachable(arch, space.source, img_size=size, classes=classes, width=width)
+    except ValueError as exc:
+        raise SpaceError(str(exc)) from None
+    parent_path = space.fixed.get("inherit")
+    if not isinstance(parent_path, str):
+        return
+    try:
+        parent = load_checkpoint(parent_path).model
+    except ValueError as exc:
+        raise SpaceError(f"{space.source}: fixed.inherit: {' '.join(str(exc).split())}") from None
+    draws = extreme_draws(arch)
+    for drawn in (draws[0], draws[1]):
+        cfg = with_width(with_classes(generate(arch.parent, arch.architecture(drawn)).cfg,
+                                      classes), width)  # fmt: skip
+        try:
+            inherit_weights(meta_model(cfg).to_empty(device="cpu"), parent)
+        except InheritError as exc:
+            raise SpaceError(f"{space.source}: fixed.inherit: {parent_path} cannot be the "
+                             f"parent of this space's architectures: {exc}") from None  # fmt: skip
 
 
 def _check_hints(space: SearchSpace) -> None:

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from trainables.records import TrialRecord
+from trainables.records import ARCHITECTURE_FILE, TrialRecord
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns.db"
 PER_CLASS_AP = "per_class_ap.json"  # written by a trial beside its checkpoint files
@@ -288,8 +288,9 @@ class StudyTracker:
             if stopped.get("rung") is not None:
                 self.client.set_tag(run, "stopped_at_rung", str(stopped["rung"]))
         if checkpoint is not None and checkpoint.is_dir():
-            if (checkpoint / PER_CLASS_AP).is_file():
-                self.client.log_artifact(run, str(checkpoint / PER_CLASS_AP))
+            for name in (PER_CLASS_AP, ARCHITECTURE_FILE):
+                if (checkpoint / name).is_file():
+                    self.client.log_artifact(run, str(checkpoint / name))
             if not error and self.keep != "none":
                 self._log_model(run, trial_id, checkpoint)
         self.client.set_terminated(run, "FAILED" if error else "FINISHED")

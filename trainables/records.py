@@ -10,6 +10,8 @@ from typing import Any, Protocol, TypedDict
 # in every trial checkpoint: the model its report measured, without training state (what
 # MLflow logs as the trial's model, trainables.logged_model)
 MODEL_FILE = "model.pt"
+# in the checkpoints of a trial whose architecture the study drew: the cfg it trains
+ARCHITECTURE_FILE = "architecture.cfg"
 
 
 class TrialRecord(TypedDict):

@@ -22,10 +22,11 @@ from typing import Any
 
 import torch
 
+from search_spaces.architecture import split_drawn, trial_cfg
 from search_spaces.optuna_space import method_config
 from trainables import ray_adapter
 from trainables.mlflow_adapter import PER_CLASS_AP
-from trainables.records import MODEL_FILE
+from trainables.records import ARCHITECTURE_FILE, MODEL_FILE
 from yolo.callbacks import Callback
 from yolo.compress.delivery import INT8_FILE, ONNX_FILE, deliver
 from yolo.compress.registry import get_method
@@ -33,6 +34,7 @@ from yolo.compress.trial import Trial, build_trial
 from yolo.io import save_checkpoint
 from yolo.metrics import names as m
 from yolo.metrics.profile import model_costs
+from yolo.zoo import resolve_cfg
 
 REPORTS_FILE = "reports_made.txt"  # travels with every checkpoint, so a restart counts on
 
@@ -74,10 +76,17 @@ class StudyTrainable:
         self.last_report_s, self._cost_key, self.reports_made = 0.0, None, 0
         scratch = ray_adapter.scratch_dir()
         self.work = (scratch or Path(out)) / "work"
+        drawn = split_drawn(values)
+        architecture = None
+        if drawn:  # the study draws the architecture: the trial trains the cfg it makes
+            architecture = trial_cfg(resolve_cfg(values["model"]), None, drawn)
+            values["model"] = str(self.work / ARCHITECTURE_FILE)
         self.trial = build_trial(method, values, out=str(self.work), where="trial config")
         if scratch is not None:  # a trial starts from its checkpoint or from nothing
             shutil.rmtree(scratch, ignore_errors=True)
         self.work.mkdir(parents=True, exist_ok=True)
+        if architecture is not None:
+            (self.work / ARCHITECTURE_FILE).write_text(architecture, encoding="utf-8")
         with ray_adapter.restored_checkpoint() as restored:
             if restored is not None:
                 shutil.copytree(restored, self.work, dirs_exist_ok=True)
@@ -176,7 +185,8 @@ class StudyTrainable:
         delivered = Path(trial.method.deliverable(trial.train, trial.config))
         exported = [Path(ONNX_FILE), Path(INT8_FILE)]  # where the study asked for them
         return [*trial.method.resume_files(self.work), delivered, Path(PER_CLASS_AP),
-                Path(REPORTS_FILE), Path(MODEL_FILE), *exported]  # fmt: skip
+                Path(REPORTS_FILE), Path(MODEL_FILE), Path(ARCHITECTURE_FILE),
+                *exported]  # fmt: skip
 
     def snapshot(self) -> Path:
         """The checkpoint files in a fresh folder that Tune takes over: hard links where the

@@ -54,6 +54,7 @@ METAVARS = {
     "name": "NAME", "num_samples": "N", "out": "DIR", "patience": "EPOCHS",
     "pred": "PRED.json", "report_dir": "DIR", "seed": "N", "storage": "PATH|URI",
     "student": "MODEL", "time_budget": "SECONDS", "weights": "FILE", "width": "X",
+    "inherit": "CHECKPOINT",
     "workers": "N", "x": "METRIC", "y": "METRIC",
 }  # fmt: skip
 

@@ -114,6 +114,8 @@ class Block:
     # keys the writer leaves out at their default (dialect keys most cfgs never write), so
     # that a cfg without them reads back to the same text
     optional: ClassVar[frozenset[str]] = frozenset()
+    # what a candidate architecture's block takes from its parent's (yolo/inherit.py)
+    inherit_rule: ClassVar[str] = "every tensor, whole; shapes must equal the parent's"
 
     def fail(self, ctx: ShapeContext, what: str) -> CfgError:
         return cfg_error(ctx.source, self.line, self.index, self.section, what)
@@ -448,6 +450,11 @@ class PEPBlock(Block):
         "filters": parse_int, "x": parse_int, "stride": parse_int, "activation": parse_activation,
     }  # fmt: skip
     required: ClassVar[frozenset[str]] = frozenset({"filters", "x", "activation"})
+    inherit_rule: ClassVar[str] = (
+        "the projection channels x in the parent's order of importance (|gamma| of the input "
+        "projection's BatchNorm) through the separable block; extra channels keep their init "
+        "and project nothing at first; the output BatchNorm whole"
+    )
     filters: int
     x: int
     stride: int = 1
@@ -516,6 +523,13 @@ class MobileBlock(Block):
     # the seed thesis' YOLOv3-Mobile cfgs write pad=1; its parser, like this one, always pads
     # the depthwise conv by (size - 1) // 2, so the key is kept verbatim and means nothing
     ignored: ClassVar[frozenset[str]] = frozenset({"pad"})
+    inherit_rule: ClassVar[str] = (
+        "the hidden channels in the parent's order of importance (|gamma| of the expansion's "
+        "BatchNorm) through expansion, depthwise, squeeze-excite and projection; the centre "
+        "of a larger kernel, or the parent's kernel at the centre of a larger one (zeros "
+        "around); squeeze-excite's first hidden units; extra channels keep their init and "
+        "project nothing at first; the output BatchNorm whole"
+    )
     filters: int
     size: int
     expansion_ratio: float

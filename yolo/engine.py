@@ -27,6 +27,7 @@ from yolo.data.loader import create_dataloader, set_loader_epoch
 from yolo.data.spec import DatasetSpec, load_spec
 from yolo.ema import ModelEMA
 from yolo.evaluation import Evaluation, evaluate
+from yolo.inherit import InheritError, inherit_weights
 from yolo.io import check_same_classes, load_checkpoint, read_darknet_weights, save_checkpoint
 from yolo.loss import YoloLoss
 from yolo.metrics import names as m
@@ -99,6 +100,16 @@ def build_model(config: TrainConfig, anchors: Sequence[Sequence[float]] | None,
                          anchors=anchors_for_size(anchors, config.img_size))  # fmt: skip
     if weights:
         read_darknet_weights(model, weights)
+    if config.inherit:
+        parent = load_checkpoint(config.inherit)
+        trained_on = parent.metadata.get("names")
+        if trained_on is not None:
+            check_same_classes(config.inherit, trained_on, names, str(config.data))
+        try:
+            inherit_weights(model, parent.model)
+        except InheritError as exc:
+            raise ValueError(f"{config.inherit}: cannot be the parent of {config.model}: "
+                             f"{exc}") from None  # fmt: skip
     return model
 
 

@@ -110,6 +110,9 @@ class TrainConfig:
     width: float = 1.0
     # a checkpoint or darknet .weights to start from (a file that must exist before a run)
     weights: str | None = field(default=None, metadata={"file": True})
+    # a trained checkpoint of the same family whose overlapping weights `model` (another
+    # architecture of it: depth, expansion, kernel…) starts from (yolo/inherit.py)
+    inherit: str | None = field(default=None, metadata={"file": True})
     device: str = "auto"
     workers: int = 0
     multi_scale: bool = False  # sizes from 2/3 to 3/2 of img_size, multiples of 32
@@ -138,6 +141,9 @@ class TrainConfig:
             check_range("time_budget_s", self.time_budget_s, 0, low_open=True)
         if self.metric not in METRICS:
             raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {self.metric!r}")
+        if self.inherit is not None and self.weights is not None:
+            raise ValueError(f"inherit and weights both start the model: give one, got "
+                             f"inherit {self.inherit!r} and weights {self.weights!r}")  # fmt: skip
         if not isinstance(self.width, (int, float)) or not 0 < self.width <= 16:
             raise ValueError(f"width must be in (0, 16], got {self.width!r}")
 

@@ -14,6 +14,7 @@ HELP = "train a detector (SGD, the seed's schedule, EMA, checkpoints every epoch
 _FIELDS = {
     "img_size": "img_size", "epochs": "epochs", "batch": "batch_size",
     "accumulate": "accumulate", "width": "width", "weights": "weights", "device": "device",
+    "inherit": "inherit",
     "workers": "workers", "seed": "seed", "patience": "patience", "metric": "metric",
     "time_budget": "time_budget_s", "eval_interval": "eval_interval",
 }  # fmt: skip
@@ -39,6 +40,9 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--accumulate", type=int, help="batches per optimiser step (8)")
     parser.add_argument("--width", type=float, help="channel width multiplier (1.0)")
     parser.add_argument("--weights", help="start from a checkpoint or darknet .weights")
+    parser.add_argument("--inherit", metavar="CHECKPOINT",
+                        help="start from the overlapping weights of a trained model of the "
+                             "same family (another depth, expansion, kernel…)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=None, help="output folder (runs/train)")
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:N (auto)")
     parser.add_argument("--workers", type=int, help="data loader workers (0)")
