@@ -6,7 +6,18 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-SHIPPED = ("train", "lth", "cs", "structured", "kd", "kd_gan", "demo", "speed")
+SHIPPED = (
+    "train",
+    "lth",
+    "cs",
+    "structured",
+    "kd",
+    "kd_gan",
+    "demo",
+    "speed",
+    "nas_mobile",
+    "nas_nano",
+)
 
 
 def shipped_path(name: str) -> Path:

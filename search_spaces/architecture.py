@@ -53,7 +53,6 @@ from yolo.config import Cfg, format_cfg
 PREFIX = "arch."
 SHARED = "all"
 CONSTRAINTS = ("max_macs", "max_params", "max_latency_ms")
-MAX_REDRAWS = 200  # draws in a row that break the constraints before the study gives up
 LATENCY_RUNS_AT_SAMPLING = 5
 
 
@@ -94,24 +93,49 @@ class ArchitectureSpace:
 
     def violation(self, drawn: Mapping[str, Any], *, img_size: int, classes: int,
                   width: float) -> str | None:  # fmt: skip
-        """The first constraint the drawn architecture breaks (``'max_macs: 5.1e7 > 4e7'``),
-        or None; measured on the model the trial would build."""
+        """The first constraint the drawn architecture breaks (``'max_macs: 5.1e+07 >
+        4e+07'``), or None. MACs and params are counted on the candidate's shapes (the meta
+        device: half a second, no weights), dense as the trained model the trial delivers
+        is; a latency cap times a built model."""
         if not self.constraints:
             return None
         from yolo.metrics import names as m
-        from yolo.metrics.profile import model_costs
+        from yolo.metrics.profile import count_macs, count_params, model_costs
+        from yolo.resources import meta_model
         from yolo.zoo import model_from_cfg, with_classes, with_width
 
-        cfg = generate(self.parent, self.architecture(drawn)).cfg
-        model = model_from_cfg(with_width(with_classes(cfg, classes), width)).eval()
-        timed = LATENCY_RUNS_AT_SAMPLING if "max_latency_ms" in self.constraints else 0
-        costs = model_costs(model, img_size, latency_runs=timed)  # what the trial reports
-        metric = {"max_macs": m.MACS, "max_params": m.PARAMS, "max_latency_ms": m.LATENCY_MS}
+        cfg = with_width(with_classes(generate(self.parent, self.architecture(drawn)).cfg,
+                                      classes), width)  # fmt: skip
+        shapes = meta_model(cfg)
+        costs = {"max_macs": float(count_macs(shapes, img_size, channels=cfg.net.channels).dense),
+                 "max_params": float(count_params(shapes))}  # fmt: skip
+        if "max_latency_ms" in self.constraints:
+            timed = model_costs(model_from_cfg(cfg).eval(), img_size,
+                                latency_runs=LATENCY_RUNS_AT_SAMPLING)  # fmt: skip
+            costs["max_latency_ms"] = timed[m.LATENCY_MS]
         for key, limit in self.constraints.items():
-            value = costs[metric[key]]
-            if value > limit:
-                return f"{key}: {value:.4g} > {limit:.4g}"
+            if costs[key] > limit:
+                return f"{key}: {costs[key]:.4g} > {limit:.4g}"
         return None
+
+
+@dataclass(frozen=True)
+class ConstraintCheck:
+    """``check(config) -> reason | None`` for a trial config the searcher drew: the first
+    constraint of ``space`` its architecture breaks at the config's size and width (the
+    study's fixed ones if the space does not draw them). Picklable: the searcher holding it
+    is saved with the study."""
+
+    space: ArchitectureSpace
+    classes: int
+    img_size: int
+    width: float
+
+    def __call__(self, config: Mapping[str, Any]) -> str | None:
+        drawn = {k: v for k, v in config.items() if k.startswith(PREFIX)}
+        return self.space.violation(drawn, img_size=int(config.get("img_size", self.img_size)),
+                                    classes=self.classes,
+                                    width=float(config.get("width", self.width)))  # fmt: skip
 
 
 def trial_cfg(parent: Cfg, space: ArchitectureSpace | None, drawn: Mapping[str, Any]) -> str:
@@ -264,10 +288,10 @@ def _constraints(source: str, body: Any) -> dict[str, float]:
 
 
 def extreme_draws(space: ArchitectureSpace) -> list[dict[str, Any]]:
-    """The draws the loader builds: every parameter at its smallest, at its largest, and,
-    stage by stage, every combination of its own parameters' extremes (the rest at the
-    smallest, then at the largest); per-unit parameters take their stage's extreme in every
-    unit the stage's extreme depth keeps."""
+    """The draws the loader builds: every parameter at its smallest (first), at its largest
+    (second), and, stage by stage, every combination of its own parameters' extremes (the
+    rest at the smallest, then at the largest); per-unit parameters take one extreme in
+    every unit the stage's drawn depth keeps, both extremes with the other draws."""
 
     def own(param: Param) -> str:
         return param.name.split(".")[0] if "." in param.name else SHARED
@@ -280,20 +304,23 @@ def extreme_draws(space: ArchitectureSpace) -> list[dict[str, Any]]:
         for ends in itertools.product((0, 1), repeat=len(mine)):
             picked = {p.name: _extremes(p)[e] for p, e in zip(mine, ends)}
             draws += [{**low, **picked}, {**high, **picked}]
+    # the smallest draw first and the largest second (the loader's checks rely on it)
+    order: list[tuple[dict[str, Any], int]] = [(low, 0), (high, 1)]
+    if space.per_unit:
+        order += [(low, 1), (high, 0)] + [(d, e) for d in draws[2:] for e in (0, 1)]
+    else:
+        order += [(d, 0) for d in draws[2:]]
     result = []
-    for draw in draws:
+    for draw, end in order:
         values = {PREFIX + k: v for k, v in draw.items()}
         for stage, params in space.per_unit:
             depth = draw.get(f"{stage}.depth", space.fixed.get(f"{stage}.depth"))
             depth = next(s.depth for s in space.stages if s.name == stage) if depth is None \
                 else int(depth)  # fmt: skip
-            for end in (0, 1):
-                for number in range(1, depth + 1):
-                    for param in params:
-                        values[f"{PREFIX}{stage}.u{number}.{param.name}"] = _extremes(param)[end]
-                result.append(dict(values))
-        if not space.per_unit:
-            result.append(values)
+            for number in range(1, depth + 1):
+                for param in params:
+                    values[f"{PREFIX}{stage}.u{number}.{param.name}"] = _extremes(param)[end]
+        result.append(values)
     return result
 
 

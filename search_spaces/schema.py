@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from search_spaces.architecture import ArchitectureSpace, load_architecture
+from search_spaces.architecture import ArchitectureError, ArchitectureSpace, load_architecture
 from search_spaces.param import Param, parse_param
 from yolo.compress.method import Method
 from yolo.compress.registry import get_method, method_names
@@ -283,7 +283,10 @@ def space_from_mapping(data: Any, source: str, base: Path | None = None) -> Sear
         if methods != ("train",):
             raise ctx.fail("architecture", f"the architecture is the model a trial trains: "
                            f"method must be train, got {list(methods)}")  # fmt: skip
-        architecture = load_architecture(data["architecture"], resolve_cfg(model), source)
+        try:
+            architecture = load_architecture(data["architecture"], resolve_cfg(model), source)
+        except ArchitectureError as exc:
+            raise SpaceError(str(exc)) from None
     objectives = _objectives(ctx, data.get("objectives"))
     fixed = data.get("fixed") or {}
     if not isinstance(fixed, Mapping):

@@ -295,6 +295,19 @@ class StudyTracker:
                 self._log_model(run, trial_id, checkpoint)
         self.client.set_terminated(run, "FAILED" if error else "FINISHED")
 
+    def draws_rejected(self, counts: Mapping[str, int], *, gave_up: str | None) -> None:
+        """Draws the space's constraints rejected at sampling, on the parent run: metrics
+        ``rejected_draws`` (all) and ``rejected_draws.<constraint>``; ``search_stopped`` tags
+        why the searcher stopped launching trials, if it did."""
+        from mlflow.entities import Metric
+
+        stamp = int(time.time() * 1000)
+        metrics = [Metric("rejected_draws", float(sum(counts.values())), stamp, 0)]
+        metrics += [Metric(f"rejected_draws.{k}", float(v), stamp, 0) for k, v in counts.items()]
+        self.client.log_batch(self.parent, metrics=metrics)
+        if gave_up:
+            self.client.set_tag(self.parent, "search_stopped", gave_up)
+
     def _log_model(self, run: str, trial_id: str, checkpoint: Path) -> None:
         """The model the trial's last report measured as the run's logged model (``runs:/<run
         id>/model``, :mod:`trainables.detector_model`); its training state stays in Tune's

@@ -145,6 +145,9 @@ class Search:
     budget: int | None = None  # in reports (trial-epochs)
     rungs: tuple[int, ...] = ()  # moasha's rungs, in reports
     reduction_factor: float | None = None
+    # reason a drawn config must not be trained (``reject(config) -> str | None``), or None:
+    # the architecture space's constraints (trainables.constrained_search)
+    reject: Any = None
 
     def ledger(self) -> Any:
         """The study's compute account and rung records (:class:`trainables.scheduling.Ledger`)."""
@@ -246,17 +249,22 @@ def tuner_parts(trainable: Any, search: Search, *, name: str, storage: str,
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
 
+    from trainables.constrained_search import ConstrainedOptunaSearch
     from trainables.progress import ProgressLine
     from trainables.scheduling import BudgetedLimiter, ForwardTrialEvents, StudyScheduler
 
     single = len(search.metrics) == 1  # Ray's OptunaSearch wants scalars for one objective
-    searcher = OptunaSearch(
+    ledger = search.ledger()
+    options: dict[str, Any] = dict(
         space=search.define_by_run,
         metric=search.metrics[0] if single else search.metrics,
         mode=search.modes[0] if single else search.modes,
         sampler=search.sampler,
     )
-    ledger = search.ledger()
+    if search.reject is None:
+        searcher: Any = OptunaSearch(**options)
+    else:
+        searcher = ConstrainedOptunaSearch(**options, reject=search.reject, ledger=ledger)
     scheduler: Any = StudyScheduler(ledger, search.metrics)
     if search.scheduler == "asha":  # single-objective only (the loader refuses it otherwise)
         scheduler = ASHAScheduler(time_attr="training_iteration", metric=search.metrics[0],

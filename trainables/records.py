@@ -34,3 +34,4 @@ class TrialEvents(Protocol):
     def trial_ended(self, trial_id: str, *, error: str | None = None,
                     checkpoint: Path | None = None,
                     stopped: Mapping[str, Any] | None = None) -> None: ...  # fmt: skip
+    def draws_rejected(self, counts: Mapping[str, int], *, gave_up: str | None) -> None: ...

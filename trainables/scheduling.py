@@ -32,6 +32,7 @@ would if the trial were dropped as PRUNED.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,6 +72,17 @@ class Ledger(tune.Callback):
         self.budget = budget
         self.reported: dict[str, int] = {}  # trial id -> highest report
         self.stopped: dict[str, dict[str, Any]] = {}  # trial id -> why and where
+        # draws rejected at sampling (trainables.constrained_search): constraint -> count
+        self.rejected: dict[str, int] = {}
+        self.gave_up: str | None = None  # why the searcher stopped launching trials
+
+    def count_rejection(self, reason: str) -> None:
+        """Count a draw that broke ``reason`` (``'max_macs: 5.1e+07 > 4e+07'``)."""
+        key = reason.split(":", 1)[0]
+        self.rejected[key] = self.rejected.get(key, 0) + 1
+
+    def rejection_summary(self) -> str:
+        return ", ".join(f"{key}: {count}" for key, count in sorted(self.rejected.items()))
 
     @property
     def spent(self) -> int:
@@ -84,6 +96,8 @@ class Ledger(tune.Callback):
             "records": None if self.rungs is None else self.rungs.records,
             "reported": dict(self.reported),
             "stopped": dict(self.stopped),
+            "rejected": dict(self.rejected),
+            "gave_up": self.gave_up,
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -91,6 +105,8 @@ class Ledger(tune.Callback):
             self.rungs.records = {int(k): dict(v) for k, v in state["records"].items()}
         self.reported = dict(state.get("reported", {}))
         self.stopped = dict(state.get("stopped", {}))
+        self.rejected = dict(state.get("rejected", {}))
+        self.gave_up = state.get("gave_up")
 
 
 def _objective(result: dict[str, Any], metric: str) -> float:
@@ -196,3 +212,11 @@ class ForwardTrialEvents(tune.Callback):
 
     def on_trial_error(self, iteration: int, trials: Any, trial: Any, **info: Any) -> None:
         self.events.trial_ended(trial.trial_id, error=str(trial.error_file or "error"))
+
+    def on_experiment_end(self, trials: Any, **info: Any) -> None:
+        ledger = self.ledger
+        if ledger.rejected:  # draws the constraints rejected at sampling (never trained)
+            total = sum(ledger.rejected.values())
+            print(f"{total} draws broke architecture.constraints and were drawn again, not "
+                  f"trained ({ledger.rejection_summary()})", file=sys.stderr)  # fmt: skip
+            self.events.draws_rejected(dict(ledger.rejected), gave_up=ledger.gave_up)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from search_spaces.architecture import ConstraintCheck
 from search_spaces.optuna_space import define_by_run
 from search_spaces.sampler import build_sampler
 from search_spaces.schema import SearchSpace, SpaceError, check_files, check_fits
@@ -70,7 +71,23 @@ def study_search(space: SearchSpace, options: StudyOptions) -> ray_adapter.Searc
         budget=space.search.budget,
         rungs=space.search.rungs(),
         reduction_factor=space.search.reduction_factor,
+        reject=constraint_check(space, options.data),
     )
+
+
+def constraint_check(space: SearchSpace, data: str | None) -> ConstraintCheck | None:
+    """What rejects a draw at sampling: the architecture's constraints, if it has any."""
+    from yolo.data.spec import load_spec
+    from yolo.zoo import ZOO_SIZE
+
+    arch = space.architecture
+    if arch is None or not arch.constraints:
+        return None
+    spec = data or space.data
+    assert spec is not None  # check_files refused a space without one
+    return ConstraintCheck(arch, classes=len(load_spec(spec).names),
+                           img_size=int(space.fixed.get("img_size", ZOO_SIZE)),
+                           width=float(space.fixed.get("width", 1.0)))  # fmt: skip
 
 
 def start_of(space: SearchSpace, data: str | None) -> dict[str, float]:

@@ -36,6 +36,9 @@ def test_shipped_spaces_validate(name: str) -> None:
     assert space.objectives[0].metric == "map50"
     if name == "demo":  # the search that did best in bench/search_efficiency.py
         assert space.search.sampler == "tpe" and space.search.budget == 240
+    elif name.startswith("nas_"):  # short MOASHA-weeded fine-tunes of inherited candidates
+        assert space.architecture is not None and space.search.scheduler == "moasha"
+        assert space.search.sampler == "tpe" and space.fixed["inherit"].endswith("best.pt")
     else:
         assert space.search.sampler == "nsga2" and space.search.num_samples >= 8
 

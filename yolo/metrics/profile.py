@@ -71,15 +71,20 @@ def _positions(y: torch.Tensor, channels: int) -> int:
     return y.numel() // channels
 
 
+def _nonzero(weight: torch.Tensor) -> int:
+    """Non-zero weights; all of them on the meta device (shapes only: a dense count)."""
+    return weight.numel() if weight.is_meta else int(torch.count_nonzero(weight))
+
+
 def _conv(m: nn.Conv2d, x: torch.Tensor, y: torch.Tensor) -> MacCount:
     dense = y.numel() * (x.shape[1] // m.groups) * m.kernel_size[0] * m.kernel_size[1]
-    effective = _positions(y, m.out_channels) * int(torch.count_nonzero(m.weight))
+    effective = _positions(y, m.out_channels) * _nonzero(m.weight)
     return MacCount(dense, effective)
 
 
 def _linear(m: nn.Linear, x: torch.Tensor, y: torch.Tensor) -> MacCount:
     dense = m.in_features * y.numel()
-    effective = _positions(y, m.out_features) * int(torch.count_nonzero(m.weight))
+    effective = _positions(y, m.out_features) * _nonzero(m.weight)
     return MacCount(dense, effective)
 
 
