@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from search_spaces.architecture import PREFIX, ArchitectureSpace, extreme_draws
 from search_spaces.param import Param
 from search_spaces.schema import SearchSpace
 from yolo.compress.registry import get_method
 from yolo.compress.trial import build_trial, trial_settings
+from yolo.zoo import ZOO_SIZE
 
 
 def _param(param: Param) -> str:
@@ -71,4 +73,34 @@ def describe_space(space: SearchSpace, data: str | None = None, *,
             else:
                 shown = f"default {setting.default!r}"
             lines.append(f"    {setting.name}: {shown}  ({setting.help})")
+    if space.architecture is not None:
+        lines += _architecture(space.architecture, int(space.fixed.get("img_size", ZOO_SIZE)),
+                               float(space.fixed.get("width", 1.0)))  # fmt: skip
     return "\n".join(lines)
+
+
+def _architecture(arch: ArchitectureSpace, img_size: int, width: float) -> list[str]:
+    """The stages, what is drawn, fixed and per unit, the constraints, and the MACs of the
+    smallest and largest draw (the parent's classes: the data's may differ by a few)."""
+    from yolo.architecture import generate
+    from yolo.metrics.profile import count_macs
+    from yolo.resources import meta_model
+    from yolo.zoo import with_width
+
+    stages = ", ".join(f"{s.name} ({s.kind}, {s.depth} unit{'s' * (s.depth > 1)})" if s.removable
+                       else f"{s.name} ({s.kind}, no depth)" for s in arch.stages)  # fmt: skip
+    lines = [f"  architecture of {arch.parent.source}: stages {stages}"]
+    lines += [f"    {PREFIX}{p.name}: {_param(p)}" for p in arch.params]
+    for stage, params in arch.per_unit:
+        for p in params:
+            lines.append(f"    {PREFIX}{stage}.u<N>.{p.name}: {_param(p)}, for each unit kept")
+    if arch.fixed:
+        lines.append("    fixed: " + ", ".join(f"{k}={v!r}" for k, v in arch.fixed.items()))
+    for key, limit in arch.constraints.items():
+        lines.append(f"    constraint {key} <= {limit:g} (a draw over it is redrawn, not trained)")
+    draws = extreme_draws(arch)
+    cfgs = [with_width(generate(arch.parent, arch.architecture(d)).cfg, width) for d in draws[:2]]
+    macs = [count_macs(meta_model(cfg), img_size).dense for cfg in cfgs]
+    lines.append(f"    MACs at {img_size} px: {macs[0]:.4g} (smallest draw) to {macs[1]:.4g} "
+                 "(largest)")  # fmt: skip
+    return lines

@@ -4,6 +4,8 @@ and constraint rejection at sampling through the real Ray OptunaSearch."""
 
 from __future__ import annotations
 
+import re
+
 import optuna
 import pytest
 import yaml
@@ -129,6 +131,22 @@ def test_every_extreme_of_the_shipped_nas_spaces_builds(name) -> None:
     smallest, largest = _macs(arch, draws[0]), _macs(arch, draws[1])
     assert smallest < largest
     assert all(smallest <= _macs(arch, d) <= largest for d in draws[2:6])
+
+
+def test_the_dry_run_shows_stages_draws_constraints_and_the_macs_span() -> None:
+    from search_spaces.describe import describe_space
+
+    text = describe_space(load_space(shipped_path("nas_mobile")))
+    assert (
+        "architecture of yolov3-mobile.cfg: stages s1 (mobile, 1 unit), s2 (mobile, 2 units)"
+        in text
+    )
+    assert "neck (mobile, no depth)" in text
+    assert "arch.s5.u<N>.kernel: one of 3, 5, 7, for each unit kept" in text
+    assert "constraint max_macs <= 6e+07 (a draw over it is redrawn, not trained)" in text
+    small, large = re.search(r"MACs at 96 px: (\S+) \(smallest draw\) to (\S+) \(largest\)",
+                             text).groups()  # fmt: skip
+    assert float(small) < 6e7 < float(large)
 
 
 def test_per_unit_choices_exist_only_for_the_units_the_drawn_depth_keeps(tmp_path) -> None:
