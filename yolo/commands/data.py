@@ -67,6 +67,9 @@ def _check(args: argparse.Namespace) -> int:
         names = coco_names(load_coco_json(spec.root / spec.entries(first.split)[0]))
     for report in reports:
         print(format_report(spec, report, names))
+    broken = [r for r in reports if r.structural]
+    if broken:  # bad input: one line, exit 2 (sample defects are findings: exit 1)
+        raise ValueError(f"{spec.source} [{broken[0].split}]: {broken[0].structural}")
     bad = sum(len(r.problems) for r in reports)
     return 1 if bad else 0
 

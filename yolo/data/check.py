@@ -27,6 +27,9 @@ class SplitReport:
     size_histogram: list[int] = field(default_factory=lambda: [0] * (len(SIZE_BINS) - 1))
     problems: list[str] = field(default_factory=list)
     notes: Counter = field(default_factory=Counter)
+    # the split cannot be read at all (its structure: a list leaving the root, an empty
+    # split, a malformed annotation file): bad input, not a sample defect to count
+    structural: str | None = None
 
 
 def _decode_all(records: list[ImageRecord], problems: Problems, split: str) -> None:
@@ -53,6 +56,7 @@ def check_split(spec: DatasetSpec, split: str, *, decode: bool = True) -> SplitR
         records, _ = read_split(spec, split, problems)
     except DataError as exc:  # e.g. an empty split: still a finding, not a crash
         report.problems = [*problems.messages, str(exc)]
+        report.structural = " ".join(str(exc).split())
         return report
     if decode:
         _decode_all(records, problems, split)

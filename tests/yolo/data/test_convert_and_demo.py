@@ -114,6 +114,20 @@ def test_data_check_lists_every_problem_and_fails(tmp_path, capsys) -> None:
     assert "b.jpg: unreadable image (UnidentifiedImageError)" in out  # from its header
 
 
+def test_data_check_of_a_split_it_cannot_read_is_bad_input(tmp_path, capsys) -> None:
+    """A structural error (a list that leaves the dataset root) is bad input, one line and
+    exit 2, after the report; sample defects stay findings (exit 1, above)."""
+    spec = make_voc(tmp_path, {"a": (40, 40, [{"name": "cat", "box": (1, 1, 9, 9)}])})
+    sets = tmp_path / "VOC2007" / "ImageSets" / "Main" / "trainval.txt"
+    sets.write_text("a\n../../../../etc/passwd\n")
+    assert main(["data", "check", str(spec)]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert "\n" not in err and err.startswith("yct data: error: ") and "[train]" in err, err
+    assert "paths must stay inside the dataset root" in err, err
+    assert "[train]" in captured.out  # the report still shows what was read
+
+
 def test_data_command_bad_input(tmp_path, capsys) -> None:
     assert main(["data", "check", str(tmp_path / "none.yaml")]) == 2
     assert "yct data: error: dataset spec not found" in capsys.readouterr().err
