@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Every install comes from this lock of exact versions (`make lock` refreshes it on purpose).
 LOCK := requirements.lock
 
-.PHONY: venv test test-latest lock demo demo-dense nas-parents cluster-smoke lint bench bench-search ui-check clean
+.PHONY: venv test test-latest lock demo demo-dense nas-parents cluster-smoke lint bench bench-nas bench-search ui-check clean
 
 venv: $(STAMP)
 
@@ -111,6 +111,10 @@ bench: $(STAMP) $(DEMO_DENSE)
 	$(BIN)/python bench/train_demo.py --budget-min 15 --models yolov3-tiny yolo-nano --img-size 128
 	$(BIN)/python bench/prune_demo.py --rounds 4 --epochs 6 --cs-epochs 9 --retrain-epochs 6
 	$(BIN)/python bench/distill_demo.py --epochs 30 --seeds 0 1
+
+# the architecture-search figures (~40 min; needs the NAS parents)
+bench-nas: $(STAMP) runs/nas/mobile/best.pt
+	$(BIN)/python bench/nas.py --candidates 10 --epochs 3 --seeds 0 1 2 --budget 36
 
 bench-search: $(STAMP) $(DEMO_DENSE)
 	$(BIN)/python bench/record_trials.py --trials 64
