@@ -5,13 +5,21 @@ GPL-3.0, so neither its code nor its cfgs are copied here); writes
 ``bench/results/thesis_parity.json`` with the commit it ran against.
 
     python tools/thesis_parity.py --thesis-repo PATH [--img-size 416]
+    python tools/thesis_parity.py --thesis-repo ULTRALYTICS_ARCHIVE \
+        --out bench/results/ultralytics_parity.json
 
-The thesis' code is imported from PATH as it is, with one stub: ``torchvision`` (which its
-utils import for NMS only, not installed here) is replaced by an empty module. For every
-cfg under ``PATH/cfg`` it builds both models, compares parameter counts, saves the thesis
-model's state dict the way its ``train.py`` does, imports it with ``yct import``'s code,
-compares the raw head maps (before decoding and NMS) on one random batch in eval mode, and
-reads the ``.weights`` its ``save_weights`` writes (the layout told from the file's size).
+The second form runs the same comparison against ultralytics/yolov3's ``archive`` branch
+(the code the thesis forked, whose ``models.py`` has the same ``Darknet``,
+``save_weights`` and state-dict layout) over its own ``cfg/`` folder.
+
+The reference code is imported from PATH as it is, with one stub: ``torchvision`` (which
+its utils import for NMS only, not installed here) is replaced by an empty module. For
+every cfg under ``PATH/cfg`` it builds both models, compares parameter counts, saves the
+reference model's state dict the way its ``train.py`` does, imports it with ``yct
+import``'s code, compares the raw head maps (before decoding and NMS) on one random batch
+in eval mode, and reads the ``.weights`` its ``save_weights`` writes (the layout told from
+the file's size). A cfg the reference refuses is still loaded and profiled by ours (our
+figures are recorded beside the refusal).
 """
 
 from __future__ import annotations
@@ -42,6 +50,29 @@ def _thesis_darknet(repo: Path) -> type:
     from models import Darknet  # type: ignore[import-not-found]
 
     return Darknet  # type: ignore[no-any-return]
+
+
+def _with_asff(model: torch.nn.Module) -> bool:
+    """Switch on the reference's own ASFF branch in every YOLOLayer of ``model`` (the port
+    ships it behind ``ASFF = False`` in ``YOLOLayer.forward``, so ``[yolo] from=`` cfgs do
+    not run there as published); the method is rebuilt from its source with that one
+    constant changed, in memory only. False where the code has no such branch."""
+    import inspect
+    import textwrap
+
+    layers = [m for m in model.modules() if type(m).__name__ == "YOLOLayer"]
+    if not layers:
+        return False
+    cls = type(layers[0])
+    source = textwrap.dedent(inspect.getsource(cls.forward))
+    if "ASFF = False" not in source:
+        return False
+    namespace: dict[str, object] = {}
+    module = sys.modules[cls.__module__]
+    exec(source.replace("ASFF = False", "ASFF = True"), vars(module), namespace)
+    for layer in layers:
+        layer.forward = types.MethodType(namespace["forward"], layer)  # type: ignore[method-assign]
+    return True
 
 
 def _reads_its_weights(theirs: torch.nn.Module, ours: torch.nn.Module, folder: Path) -> bool:
@@ -85,10 +116,55 @@ def _like_trained(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
+def _thop_macs(model: torch.nn.Module, img_size: int) -> int:
+    """``thop.profile``'s count of the reference model (the rules ours re-implements)."""
+    import copy
+
+    from thop import profile
+
+    with contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
+        macs, _ = profile(copy.deepcopy(model), inputs=(torch.zeros(1, 3, img_size, img_size),),
+                          verbose=False)  # fmt: skip
+    return int(macs)
+
+
+def _round_trips(cfg: object) -> bool:
+    """Written back and read again, the cfg is the same blocks (line numbers aside) and
+    writes the same text again."""
+    import dataclasses
+
+    from yolo.config import Cfg, format_cfg, parse_cfg
+
+    assert isinstance(cfg, Cfg)
+    text = format_cfg(cfg)
+    again = parse_cfg(text)
+
+    def unlined(c: Cfg) -> list[object]:
+        return [dataclasses.replace(b, line=0) for b in c.blocks]
+
+    same_net = dataclasses.replace(again.net, line=0) == dataclasses.replace(cfg.net, line=0)
+    return same_net and unlined(again) == unlined(cfg) and format_cfg(again) == text
+
+
+def _ours_alone(path: Path, img_size: int) -> dict[str, object]:
+    """Our load, build and profile of a cfg the reference code cannot build."""
+    from yolo.config import CfgError, load_cfg
+    from yolo.metrics.profile import count_macs, count_params
+    from yolo.model import Darknet
+
+    try:
+        model = Darknet(load_cfg(path))
+    except (CfgError, ValueError) as exc:
+        return {"ours": f"refused: {' '.join(str(exc).split())[:240]}"}
+    return {"our_params": count_params(model), "our_macs": count_macs(model, img_size).dense,
+            "round_trips": _round_trips(model.cfg)}  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--thesis-repo", type=Path, required=True)
     parser.add_argument("--img-size", type=int, default=416)
+    parser.add_argument("--commit", help="the checkout's commit, where PATH is not a git work tree")
     parser.add_argument(
         "--out", type=Path, default=ROOT / "bench" / "results" / "thesis_parity.json"
     )
@@ -98,8 +174,15 @@ def main() -> int:
 
     warnings.filterwarnings("ignore")
     thesis = _thesis_darknet(args.thesis_repo.resolve())
-    commit = subprocess.run(["git", "-C", str(args.thesis_repo), "rev-parse", "HEAD"],
-                            capture_output=True, text=True).stdout.strip() or "unknown"  # fmt: skip
+    commit = (
+        args.commit
+        or subprocess.run(
+            ["git", "-C", str(args.thesis_repo), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        or "unknown"
+    )
     torch.manual_seed(0)
     x = torch.rand(2, 3, args.img_size, args.img_size)
     rows = {}
@@ -111,34 +194,55 @@ def main() -> int:
                 theirs = _like_trained(thesis(str(path)).eval())
             row["thesis_params"] = sum(p.numel() for p in theirs.parameters())
         except Exception as exc:
-            rows[name] = {"thesis": f"refused: {type(exc).__name__}: {str(exc)[:80]}"}
+            rows[name] = {"thesis": f"refused: {type(exc).__name__}: {str(exc)[:80]}",
+                          **_ours_alone(path, args.img_size)}  # fmt: skip
+            print(name, rows[name])
             continue
         try:
             cfg = load_cfg(path)
             with tempfile.TemporaryDirectory() as folder:
                 saved = Path(folder) / "best.pt"
-                torch.save({"epoch": 0, "model": theirs.state_dict()}, saved)
+                # ultralytics' Darknet.info() runs thop, whose counters it leaves as buffers
+                state = {k: v for k, v in theirs.state_dict().items()
+                         if not k.endswith(("total_ops", "total_params"))}  # fmt: skip
+                torch.save({"epoch": 0, "model": state}, saved)
                 ours = import_thesis_checkpoint(saved, cfg, img_size=args.img_size).model.eval()
                 row["reads_its_weights"] = _reads_its_weights(theirs, ours, Path(folder))
         except ValueError as exc:
-            rows[name] = {**row, "ours": f"refused: {' '.join(str(exc).split())[:120]}"}
+            rows[name] = {**row, "import": f"refused: {' '.join(str(exc).split())[:160]}",
+                          **_ours_alone(path, args.img_size)}  # fmt: skip
+            print(name, rows[name])
             continue
         row["our_params"] = sum(p.numel() for p in ours.parameters())
+        row["round_trips"] = _round_trips(ours.cfg)
+        from yolo.metrics.profile import count_macs
+
+        row["our_macs"] = count_macs(ours, args.img_size).dense
         with torch.no_grad():
             our_maps = ours(x, decode=False)
             try:  # its Darknet class does not run [softconv] (the thesis' CS scripts use
                 _, their_maps = theirs(x)  # another one): recorded, counts still compared
             except RuntimeError as exc:
                 row["thesis_forward"] = f"fails: {str(exc)[:80]}"
-                rows[name] = row
-                continue
+                if not (any(b.section == "yolo" and b.from_ for b in cfg.blocks)
+                        and _with_asff(theirs)):  # fmt: skip
+                    rows[name] = row
+                    continue
+                row["thesis_forward"] += "; compared with its ASFF branch switched on"
+                _, their_maps = theirs(x)
         if not all(bool(torch.isfinite(a).all()) for a in their_maps):
             row["thesis_forward"] = "non-finite outputs (the random statistics overflowed)"
         row["max_abs_diff"] = max(float((a - b).abs().max()) for a, b in zip(their_maps, our_maps))
+        if "ASFF" not in str(row.get("thesis_forward", "")):  # thop on its code as published
+            row["thesis_macs_thop"] = _thop_macs(theirs, args.img_size)
         row["max_abs_output"] = max(float(a.abs().max()) for a in their_maps)
         rows[name] = row
         print(name, row)
-    args.out.write_text(json.dumps({"command": "python tools/thesis_parity.py --thesis-repo PATH",
+    command = "python tools/thesis_parity.py --thesis-repo PATH"
+    if args.out.name != "thesis_parity.json":
+        out = args.out.resolve()
+        command += f" --out {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}"
+    args.out.write_text(json.dumps({"command": command,
                                     "thesis_commit": commit, "img_size": args.img_size,
                                     "cfgs": rows}, indent=2) + "\n")  # fmt: skip
     return 0

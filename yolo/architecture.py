@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from yolo.blocks import Block, MobileBlock, PEPBlock, RouteBlock, ShortcutBlock
+from yolo.blocks import Block, MobileBlock, PEPBlock, ShortcutBlock
 from yolo.config import Cfg
 from yolo.topology import infer_shapes
 
@@ -284,11 +284,7 @@ def _renumber(block: Block, old: int, new: int, target: dict[int, int]) -> Block
         absolute = old + ref if ref < 0 else ref
         return target[absolute] - new if ref < 0 else target[absolute]
 
-    if isinstance(block, RouteBlock):
-        block = dataclasses.replace(block, layers=tuple(moved(r) for r in block.layers))
-    elif hasattr(block, "from_"):
-        block = dataclasses.replace(block, from_=moved(block.from_))  # type: ignore[call-arg]
-    return dataclasses.replace(block, index=new)
+    return dataclasses.replace(block.renumbered(moved), index=new)
 
 
 def generate(parent: Cfg, architecture: Architecture, *,

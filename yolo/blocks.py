@@ -27,7 +27,7 @@ from yolo.cfg_values import (
     parse_int_list,
 )
 from yolo.errors import CfgError, cfg_error
-from yolo.head import YoloHead
+from yolo.head import FusedYoloHead, YoloHead
 from yolo.layers import (
     EP,
     FCA,
@@ -41,6 +41,7 @@ from yolo.layers import (
     Product,
     Route,
     Shortcut,
+    SpaceToDepth,
 )
 
 # How channels pass a block, for compaction: ``conv`` makes new channels from all its
@@ -57,14 +58,34 @@ class BlockShape:
     Attributes:
         in_channels: channels of the block's input (the previous block's output).
         out_channels: channels of the block's output.
-        stride: total down-sampling of the output relative to the network input.
+        stride: total down-sampling of the output relative to the network input
+            (horizontally, where darknet's ``stride_x`` / ``stride_y`` made it differ).
         sources: absolute indices of earlier blocks this block reads (route / shortcut).
+        stride_y: the vertical down-sampling where it differs from ``stride``, else None.
+        shares: the block whose weights this one uses (darknet's ``share_index``), or None.
+        own_source: where a block reads several maps and one of them is its own (an ASFF
+            ``[yolo]`` head's ``from[k]``), that map's position in ``sources``.
     """
 
     in_channels: int
     out_channels: int
     stride: int
     sources: tuple[int, ...] = ()
+    stride_y: int | None = None
+    shares: int | None = None
+    own_source: int | None = None
+
+    @property
+    def strides(self) -> tuple[int, int]:
+        """(vertical, horizontal) down-sampling."""
+        return (self.stride if self.stride_y is None else self.stride_y), self.stride
+
+
+def _shape(in_channels: int, out_channels: int, strides: tuple[int, int],
+           sources: tuple[int, ...] = (), shares: int | None = None) -> BlockShape:  # fmt: skip
+    """A shape from (vertical, horizontal) strides; ``stride_y`` only where they differ."""
+    y, x = strides
+    return BlockShape(in_channels, out_channels, x, sources, None if y == x else y, shares)
 
 
 @dataclass(frozen=True)
@@ -77,20 +98,38 @@ class ShapeContext:
     shapes: list[BlockShape]
     channels: int
     stride: int
+    stride_y: int | None = None
+
+    @property
+    def strides(self) -> tuple[int, int]:
+        """(vertical, horizontal) down-sampling of the previous block's output."""
+        return (self.stride if self.stride_y is None else self.stride_y), self.stride
+
+    def output(self, out_channels: int, step: tuple[int, int] = (1, 1),
+               sources: tuple[int, ...] = ()) -> BlockShape:  # fmt: skip
+        """The shape of a block that reads the previous output and steps (vertical,
+        horizontal) over it."""
+        y, x = self.strides
+        return _shape(self.channels, out_channels, (y * step[0], x * step[1]), sources)
 
 
-def _square_stride(block: Block, ctx: ShapeContext, stride: int, sx: int | None,
-                   sy: int | None) -> int:  # fmt: skip
-    """darknet's ``stride_x`` / ``stride_y``: accepted when they equal each other (and
-    ``stride``, if given); a non-square stride is refused (shapes here are square)."""
-    if sx is None and sy is None:
-        return stride
-    if sx is None or sy is None or sx != sy:
-        raise block.fail(ctx, f"stride_x={sx} and stride_y={sy}: only equal strides are "
-                         "supported")  # fmt: skip
-    if stride not in (1, sx):
-        raise block.fail(ctx, f"stride={stride} disagrees with stride_x = stride_y = {sx}")
-    return int(sx)
+def _steps(block: Block, ctx: ShapeContext, stride: int, sx: int | None,
+           sy: int | None) -> tuple[int, int]:  # fmt: skip
+    """darknet's ``stride_x`` / ``stride_y`` (each defaulting to ``stride``) as (vertical,
+    horizontal) steps. A ``stride`` other than 1 beside them must agree with both: darknet
+    lets them win, the ultralytics port lets ``stride`` win, so a disagreement has no one
+    meaning and is refused."""
+    x = stride if sx is None else sx
+    y = stride if sy is None else sy
+    if x < 1 or y < 1:
+        raise block.fail(ctx, f"stride_x and stride_y must be >= 1, got {x} and {y}")
+    if stride != 1 and (x, y) != (stride, stride):
+        raise block.fail(ctx, f"stride={stride} disagrees with stride_x={x}, stride_y={y}")
+    return y, x
+
+
+def _torch_stride(steps: tuple[int, int]) -> int | tuple[int, int]:
+    return steps[0] if steps[0] == steps[1] else steps
 
 
 def scale_channels(channels: int, width: float) -> int:
@@ -122,7 +161,7 @@ class Block:
 
     def shape(self, ctx: ShapeContext) -> BlockShape:
         """The output shape; raises :class:`CfgError` where the input cannot fit."""
-        return BlockShape(ctx.channels, ctx.channels, ctx.stride)
+        return ctx.output(ctx.channels)
 
     def module(self, shape: BlockShape) -> nn.Module:
         raise NotImplementedError(self.section)
@@ -139,6 +178,11 @@ class Block:
     def reads_each_channel(self) -> bool:
         """Whether a constant input channel can be folded into this block's bias."""
         return False
+
+    def renumbered(self, moved: Callable[[int], int]) -> Block:
+        """This block with every reference to another block (layers, from, share_index)
+        passed through ``moved`` (a cfg edit that drops or inserts blocks)."""
+        return self
 
     def absolute(self, ctx: ShapeContext, ref: int, key: str) -> int:
         target = self.index + ref if ref < 0 else ref
@@ -185,15 +229,19 @@ class ConvKeysBlock(Block):
         if ctx.channels % self.groups or self.filters % self.groups:
             raise self.fail(ctx, f"groups={self.groups} must divide both input channels "
                             f"({ctx.channels}) and filters ({self.filters})")  # fmt: skip
-        return BlockShape(
-            ctx.channels,
-            self.filters,
-            ctx.stride * _square_stride(self, ctx, self.stride, self.stride_x, self.stride_y),
-        )
+        return ctx.output(self.filters, self.steps(ctx))
+
+    def steps(self, ctx: ShapeContext | None = None) -> tuple[int, int]:
+        """(vertical, horizontal) steps of the conv (checked where ``ctx`` is given)."""
+        if ctx is not None:
+            return _steps(self, ctx, self.stride, self.stride_x, self.stride_y)
+        x = self.stride if self.stride_x is None else self.stride_x
+        return (self.stride if self.stride_y is None else self.stride_y), x
 
     @property
-    def step(self) -> int:
-        return self.stride if self.stride_x is None else self.stride_x
+    def step(self) -> int | tuple[int, int]:
+        """The conv's stride as ``nn.Conv2d`` takes it."""
+        return _torch_stride(self.steps())
 
     def widen(self, width: float, *, prediction: bool) -> Block:
         if prediction:
@@ -206,7 +254,53 @@ class ConvKeysBlock(Block):
 
 @dataclass(frozen=True, kw_only=True)
 class ConvBlock(ConvKeysBlock):
+    """darknet's ``[convolutional]``; with ``share_index`` (an absolute block index, or
+    negative: counted back from this block) it uses that conv's weights, bias and BatchNorm
+    (darknet shares all of them, and writes no ``.weights`` values for the sharer)."""
+
     section: ClassVar[str] = "convolutional"
+    keys: ClassVar[dict[str, Callable[[str], Any]]] = {
+        **ConvKeysBlock.keys, "share_index": parse_int,
+    }  # fmt: skip
+    optional: ClassVar[frozenset[str]] = ConvKeysBlock.optional | {"share_index"}
+    share_index: int | None = None
+
+    def renumbered(self, moved: Callable[[int], int]) -> Block:
+        if self.share_index is None:
+            return self
+        return dataclasses.replace(self, share_index=moved(self.share_index))
+
+    def shape(self, ctx: ShapeContext) -> BlockShape:
+        shape = super().shape(ctx)
+        if self.share_index is None:
+            return shape
+        owner = self.absolute(ctx, self.share_index, "share_index")
+        theirs = ctx.blocks[owner]
+        if type(theirs) is not ConvBlock:
+            raise self.fail(ctx, f"share_index={self.share_index} points to block {owner} "
+                            f"[{theirs.section}]; it must be a [convolutional] block")  # fmt: skip
+        assert isinstance(theirs, ConvBlock)
+        mine = {
+            "input channels": ctx.channels,
+            "filters": self.filters,
+            "size": self.size,
+            "groups": self.groups,
+            "batch_normalize": self.batch_normalize,
+        }
+        other = {"input channels": ctx.shapes[owner].in_channels, "filters": theirs.filters,
+                 "size": theirs.size, "groups": theirs.groups,
+                 "batch_normalize": theirs.batch_normalize}  # fmt: skip
+        for what, value in mine.items():
+            if other[what] != value:
+                raise self.fail(ctx, f"share_index={self.share_index}: the shared weights must "
+                                f"fit both blocks, but block {owner} has {what} {other[what]} "
+                                f"and this block {value} (darknet's own check reports this "
+                                "too: 'nweights … don't match for the share_layer')")  # fmt: skip
+        if theirs.share_index is not None:
+            raise self.fail(ctx, f"share_index={self.share_index} points to block {owner}, "
+                            "which shares another block's weights itself; name that "
+                            "one")  # fmt: skip
+        return dataclasses.replace(shape, shares=owner)
 
     def module(self, shape: BlockShape) -> nn.Module:
         return ConvBNAct(shape.in_channels, shape.out_channels, self.size, stride=self.step,
@@ -292,7 +386,7 @@ class InceptionBlock(WholeConvKeysBlock):
         if self.filters % 4:
             raise self.fail(ctx, f"filters must be a multiple of 4 (a half and two quarters), "
                             f"got {self.filters}")  # fmt: skip
-        return BlockShape(ctx.channels, self.filters, ctx.stride)
+        return ctx.output(self.filters)
 
     def module(self, shape: BlockShape) -> nn.Module:
         return InceptionBNAct(shape.in_channels, shape.out_channels,
@@ -314,15 +408,13 @@ class MaxPoolBlock(Block):
     stride_y: int | None = None
 
     def shape(self, ctx: ShapeContext) -> BlockShape:
-        return BlockShape(
-            ctx.channels,
-            ctx.channels,
-            ctx.stride * _square_stride(self, ctx, self.stride, self.stride_x, self.stride_y),
-        )
+        return ctx.output(ctx.channels, _steps(self, ctx, self.stride, self.stride_x,
+                                               self.stride_y))  # fmt: skip
 
     def module(self, shape: BlockShape) -> nn.Module:
-        step = self.stride if self.stride_x is None else self.stride_x
-        return DarknetMaxPool(self.size, step)  # the model sets [net] maxpool_padding
+        x = self.stride if self.stride_x is None else self.stride_x
+        y = self.stride if self.stride_y is None else self.stride_y
+        return DarknetMaxPool(self.size, _torch_stride((y, x)))  # the model sets [net] padding
 
     def flow(self) -> str:
         return "same"
@@ -335,9 +427,10 @@ class UpsampleBlock(Block):
     stride: int = 2
 
     def shape(self, ctx: ShapeContext) -> BlockShape:
-        if ctx.stride % self.stride:
+        y, x = ctx.strides
+        if x % self.stride or y % self.stride:
             raise self.fail(ctx, f"stride={self.stride} would up-sample past the input size")
-        return BlockShape(ctx.channels, ctx.channels, ctx.stride // self.stride)
+        return _shape(ctx.channels, ctx.channels, (y // self.stride, x // self.stride))
 
     def module(self, shape: BlockShape) -> nn.Module:
         return nn.Upsample(scale_factor=self.stride, mode="nearest")
@@ -358,11 +451,15 @@ class RouteBlock(Block):
     groups: int = 1  # YOLOv4-Tiny: keep channel group group_id of groups equal parts
     group_id: int = 0
 
+    def renumbered(self, moved: Callable[[int], int]) -> Block:
+        return dataclasses.replace(self, layers=tuple(moved(r) for r in self.layers))
+
     def shape(self, ctx: ShapeContext) -> BlockShape:
         sources = tuple(self.absolute(ctx, ref, "layers") for ref in self.layers)
-        strides = {ctx.shapes[s].stride for s in sources}
+        strides = {ctx.shapes[s].strides for s in sources}
         if len(strides) > 1:
-            detail = ", ".join(f"block {s} at stride {ctx.shapes[s].stride}" for s in sources)
+            detail = ", ".join(f"block {s} at stride {_stride_text(ctx.shapes[s])}"
+                               for s in sources)  # fmt: skip
             raise self.fail(ctx, f"cannot concatenate maps of different sizes: {detail}")
         channels = sum(ctx.shapes[s].out_channels for s in sources)
         if channels % self.groups:
@@ -371,7 +468,7 @@ class RouteBlock(Block):
         if not 0 <= self.group_id < self.groups:
             raise self.fail(ctx, f"group_id={self.group_id} out of range; allowed: "
                             f"0..{self.groups - 1}")  # fmt: skip
-        return BlockShape(ctx.channels, channels // self.groups, strides.pop(), sources)
+        return _shape(ctx.channels, channels // self.groups, strides.pop(), sources)
 
     def module(self, shape: BlockShape) -> nn.Module:
         return Route(shape.sources, self.groups, self.group_id)
@@ -390,17 +487,22 @@ class ShortcutBlock(Block):
     from_: int
     activation: str = "linear"
 
+    def renumbered(self, moved: Callable[[int], int]) -> Block:
+        return dataclasses.replace(self, from_=moved(self.from_))
+
     def flow(self) -> str:
         return "shortcut" if self.activation == "linear" else "opaque"
 
     def shape(self, ctx: ShapeContext) -> BlockShape:
         source = self.absolute(ctx, self.from_, "from")
         other = ctx.shapes[source]
-        if (other.out_channels, other.stride) != (ctx.channels, ctx.stride):
+        if (other.out_channels, other.strides) != (ctx.channels, ctx.strides):
+            here = _stride_text(ctx.output(ctx.channels))
             raise self.fail(ctx, f"shortcut adds block {source} ({other.out_channels} channels, "
-                            f"stride {other.stride}) to block {self.index - 1} ({ctx.channels} "
-                            f"channels, stride {ctx.stride}); shapes must be equal")  # fmt: skip
-        return BlockShape(ctx.channels, ctx.channels, ctx.stride, (source,))
+                            f"stride {_stride_text(other)}) to block {self.index - 1} "
+                            f"({ctx.channels} channels, stride {here}); shapes must be "
+                            "equal")  # fmt: skip
+        return ctx.output(ctx.channels, sources=(source,))
 
     def module(self, shape: BlockShape) -> nn.Module:
         return Shortcut(shape.sources[0], self.activation)
@@ -408,19 +510,53 @@ class ShortcutBlock(Block):
 
 @dataclass(frozen=True, kw_only=True)
 class YoloBlock(Block):
+    """darknet's ``[yolo]`` head over the prediction conv before it. With ``from=a,b,c``
+    (the ultralytics port's ASFF heads, arXiv 1911.09516) the k-th ``[yolo]`` block of the
+    cfg reads instead the prediction conv ``from[k]``, and every listed conv writes its
+    head's channels plus one fusion weight per listed conv (:class:`~yolo.head.FusedYoloHead`)."""
+
     section: ClassVar[str] = "yolo"
     keys: ClassVar[dict[str, Callable[[str], Any]]] = {
         "mask": parse_int_list, "anchors": parse_anchors, "classes": parse_int, "num": parse_int,
+        "from": parse_int_list,
     }  # fmt: skip
     required: ClassVar[frozenset[str]] = frozenset({"mask", "anchors", "classes"})
+    optional: ClassVar[frozenset[str]] = frozenset({"from"})
+    rename: ClassVar[dict[str, str]] = {"from": "from_"}
+    # darknet's training, loss, NMS and tracking keys: kept verbatim, no effect on the model
+    # (``new_coords`` and ``map`` do change what a head outputs; they are refused)
     ignored: ClassVar[frozenset[str]] = frozenset(
         "jitter ignore_thresh truth_thresh random iou_thresh iou_normalizer cls_normalizer "
-        "scale_x_y iou_loss nms_kind beta_nms".split()
+        "scale_x_y iou_loss nms_kind beta_nms resize max_delta counters_per_class "
+        "label_smooth_eps objectness_smooth obj_normalizer delta_normalizer iou_thresh_kind "
+        "focal_loss track_history_size sim_thresh dets_for_track dets_for_show "
+        "track_ciou_norm embedding_layer show_details".split()
     )
     mask: tuple[int, ...]
     anchors: tuple[tuple[float, float], ...]
     classes: int
     num: int
+    from_: tuple[int, ...] | None = None
+
+    def renumbered(self, moved: Callable[[int], int]) -> Block:
+        if self.from_ is None:
+            return self
+        return dataclasses.replace(self, from_=tuple(moved(r) for r in self.from_))
+
+    def prediction_channels(self) -> int:
+        """Channels of each conv this head reads: its anchors' boxes, plus the fusion
+        weights of a ``from`` head."""
+        return len(self.mask) * (self.classes + 5) + len(self.from_ or ())
+
+    def prediction_convs(self) -> tuple[int, ...]:
+        """The blocks whose conv writes this head's channels."""
+        if self.from_ is None:
+            return (self.index - 1,)
+        return tuple(ref if ref >= 0 else self.index + ref for ref in self.from_)
+
+    def position(self, blocks: tuple[Block, ...] | list[Block]) -> int:
+        """How many [yolo] blocks come before this one (which ``from`` entry it reads)."""
+        return sum(isinstance(b, YoloBlock) for b in blocks[: self.index])
 
     def shape(self, ctx: ShapeContext) -> BlockShape:
         if self.num != len(self.anchors):
@@ -428,19 +564,41 @@ class YoloBlock(Block):
         bad = [m for m in self.mask if not 0 <= m < self.num]
         if bad:
             raise self.fail(ctx, f"mask index {bad[0]} out of range; allowed: 0..{self.num - 1}")
-        previous = ctx.blocks[self.index - 1] if self.index else None
-        if not isinstance(previous, ConvBlock):
-            raise self.fail(ctx, "a [yolo] block must follow its prediction [convolutional] block")
-        expected = len(self.mask) * (self.classes + 5)
-        if ctx.channels != expected:
-            raise self.fail(ctx, f"the prediction conv (block {self.index - 1}) has "
-                            f"{ctx.channels} filters but {len(self.mask)} anchors x "
-                            f"({self.classes} classes + 5) = {expected} are needed")  # fmt: skip
-        return BlockShape(ctx.channels, ctx.channels, ctx.stride)
+        expected = self.prediction_channels()
+        if self.from_ is None:
+            previous = ctx.blocks[self.index - 1] if self.index else None
+            if not isinstance(previous, ConvBlock):
+                raise self.fail(ctx, "a [yolo] block must follow its prediction "
+                                "[convolutional] block")  # fmt: skip
+            if ctx.channels != expected:
+                raise self.fail(ctx, f"the prediction conv (block {self.index - 1}) has "
+                                f"{ctx.channels} filters but {len(self.mask)} anchors x "
+                                f"({self.classes} classes + 5) = {expected} are "
+                                "needed")  # fmt: skip
+            return ctx.output(ctx.channels)
+        sources = tuple(self.absolute(ctx, ref, "from") for ref in self.from_)
+        position = self.position(ctx.blocks)
+        if position >= len(sources):
+            raise self.fail(ctx, f"this is [yolo] block {position} of the cfg, so it reads "
+                            f"from[{position}], but from lists {len(sources)} blocks")  # fmt: skip
+        for source in sources:
+            block, shape = ctx.blocks[source], ctx.shapes[source]
+            if not isinstance(block, ConvBlock) or shape.out_channels != expected:
+                raise self.fail(ctx, f"from: block {source} must be a prediction "
+                                f"[convolutional] with {len(self.mask)} anchors x "
+                                f"({self.classes} classes + 5) + {len(sources)} fusion weights "
+                                f"= {expected} filters, got [{block.section}] with "
+                                f"{shape.out_channels}")  # fmt: skip
+        own = ctx.shapes[sources[position]]
+        boxes = expected - len(sources)
+        return dataclasses.replace(_shape(expected, boxes, own.strides, sources),
+                                   own_source=position)  # fmt: skip
 
     def module(self, shape: BlockShape) -> nn.Module:
         anchors = torch.tensor([self.anchors[m] for m in self.mask], dtype=torch.float32)
-        return YoloHead(anchors, self.classes)
+        if shape.own_source is None:
+            return YoloHead(anchors, self.classes)
+        return FusedYoloHead(anchors, self.classes, shape.sources, shape.own_source)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -461,7 +619,7 @@ class PEPBlock(Block):
     activation: str
 
     def shape(self, ctx: ShapeContext) -> BlockShape:
-        return BlockShape(ctx.channels, self.filters, ctx.stride * self.stride)
+        return ctx.output(self.filters, (self.stride, self.stride))
 
     def module(self, shape: BlockShape) -> nn.Module:
         return PEP(shape.in_channels, shape.out_channels, self.x, self.stride, self.activation)
@@ -483,7 +641,7 @@ class EPBlock(Block):
     activation: str
 
     def shape(self, ctx: ShapeContext) -> BlockShape:
-        return BlockShape(ctx.channels, self.filters, ctx.stride * self.stride)
+        return ctx.output(self.filters, (self.stride, self.stride))
 
     def module(self, shape: BlockShape) -> nn.Module:
         return EP(shape.in_channels, shape.out_channels, self.stride, self.activation)
@@ -505,7 +663,7 @@ class FCABlock(Block):
         if ctx.channels // self.reduction < 1:
             raise self.fail(ctx, f"reduction={self.reduction} leaves no channels of "
                             f"{ctx.channels}")  # fmt: skip
-        return BlockShape(ctx.channels, ctx.channels, ctx.stride)
+        return ctx.output(ctx.channels)
 
     def module(self, shape: BlockShape) -> nn.Module:
         return FCA(shape.in_channels, self.reduction, self.activation)
@@ -540,7 +698,7 @@ class MobileBlock(Block):
     def shape(self, ctx: ShapeContext) -> BlockShape:
         if not self.expansion_ratio > 0:
             raise self.fail(ctx, f"expansion_ratio must be > 0, got {self.expansion_ratio}")
-        return BlockShape(ctx.channels, self.filters, ctx.stride * self.stride)
+        return ctx.output(self.filters, (self.stride, self.stride))
 
     def module(self, shape: BlockShape) -> nn.Module:
         return MobileBottleneck(shape.in_channels, shape.out_channels, kernel_size=self.size,
@@ -566,7 +724,7 @@ class DropoutBlock(Block):
     def shape(self, ctx: ShapeContext) -> BlockShape:
         if not 0 <= self.probability < 1:
             raise self.fail(ctx, f"probability must be in [0, 1), got {self.probability}")
-        return BlockShape(ctx.channels, ctx.channels, ctx.stride)
+        return ctx.output(ctx.channels)
 
     def module(self, shape: BlockShape) -> nn.Module:
         return nn.Dropout(self.probability)
@@ -600,7 +758,7 @@ class LocalAvgPoolBlock(Block):
     stride: int = 1
 
     def shape(self, ctx: ShapeContext) -> BlockShape:
-        return BlockShape(ctx.channels, ctx.channels, ctx.stride * self.stride)
+        return ctx.output(ctx.channels, (self.stride, self.stride))
 
     def module(self, shape: BlockShape) -> nn.Module:
         return LocalAvgPool(self.size, self.stride)
@@ -617,6 +775,9 @@ class _FromBlock(Block):
     required: ClassVar[frozenset[str]] = frozenset({"from"})
     rename: ClassVar[dict[str, str]] = {"from": "from_"}
     from_: int
+
+    def renumbered(self, moved: Callable[[int], int]) -> Block:
+        return dataclasses.replace(self, from_=moved(self.from_))
 
     def _source(self, ctx: ShapeContext) -> tuple[int, BlockShape]:
         source = self.absolute(ctx, self.from_, "from")
@@ -639,7 +800,7 @@ class ScaleChannelsBlock(_FromBlock):
 
     def shape(self, ctx: ShapeContext) -> BlockShape:
         source, other = self._source(ctx)
-        return BlockShape(ctx.channels, other.out_channels, other.stride, (source,))
+        return _shape(ctx.channels, other.out_channels, other.strides, (source,))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -651,15 +812,49 @@ class SamBlock(_FromBlock):
 
     def shape(self, ctx: ShapeContext) -> BlockShape:
         source, other = self._source(ctx)
-        if other.stride != ctx.stride:
-            raise self.fail(ctx, f"block {source} is at stride {other.stride} but the previous "
-                            f"block at {ctx.stride}; they must be equal")  # fmt: skip
-        return BlockShape(ctx.channels, ctx.channels, ctx.stride, (source,))
+        if other.strides != ctx.strides:
+            raise self.fail(ctx, f"block {source} is at stride {_stride_text(other)} but the "
+                            f"previous block at {_stride_text(ctx.output(ctx.channels))}; they "
+                            "must be equal")  # fmt: skip
+        return ctx.output(ctx.channels, sources=(source,))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reorg3dBlock(Block):
+    """darknet's ``[reorg3d] stride=s`` (its REORG layer; ``[reorg]``, the YOLOv2 layer,
+    is another): space to depth, each s x s cell's values stacked into channels, offset
+    major: output channel (dy·s + dx)·C + c holds input channel c at (s·y + dy, s·x + dx).
+    The ultralytics port (and so the seed thesis) builds it as a no-op that its next
+    ``[route]`` cannot concatenate; darknet's meaning is the one that runs. Opaque to
+    channel pruning (a channel becomes s·s of them)."""
+
+    section: ClassVar[str] = "reorg3d"
+    keys: ClassVar[dict[str, Callable[[str], Any]]] = {"stride": parse_int,
+                                                       "reverse": parse_flag}  # fmt: skip
+    required: ClassVar[frozenset[str]] = frozenset({"stride"})
+    optional: ClassVar[frozenset[str]] = frozenset({"reverse"})
+    stride: int
+    reverse: int = 0
+
+    def shape(self, ctx: ShapeContext) -> BlockShape:
+        if self.reverse:
+            raise self.fail(ctx, "reverse=1 (depth to space) is not supported; allowed: "
+                            "reverse=0")  # fmt: skip
+        return ctx.output(ctx.channels * self.stride**2, (self.stride, self.stride))
+
+    def module(self, shape: BlockShape) -> nn.Module:
+        return SpaceToDepth(self.stride)
+
+
+def _stride_text(shape: BlockShape) -> str:
+    y, x = shape.strides
+    return str(x) if x == y else f"{x} across x {y} down"
 
 
 BLOCK_TYPES: tuple[type[Block], ...] = (
     ConvBlock, MaxPoolBlock, RouteBlock, ShortcutBlock, UpsampleBlock, YoloBlock,
     PEPBlock, EPBlock, FCABlock, MobileBlock, DropoutBlock, ScaleChannelsBlock, SamBlock,
     SoftConvBlock, AvgPoolBlock, LocalAvgPoolBlock, HalfConvBlock, InceptionBlock,
+    Reorg3dBlock,
 )  # fmt: skip
 SECTIONS: dict[str, type[Block]] = {cls.section.lower(): cls for cls in BLOCK_TYPES}

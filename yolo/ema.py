@@ -32,7 +32,11 @@ class ModelEMA:
         self.updates += 1
         d = self.current_decay()
         source = model.state_dict()
+        seen: set[int] = set()
         for name, value in self.model.state_dict().items():
+            if value.data_ptr() in seen:  # a tensor two blocks share (share_index): once
+                continue
+            seen.add(value.data_ptr())
             if value.dtype.is_floating_point:
                 value.mul_(d).add_(source[name].detach(), alpha=1 - d)
             else:

@@ -315,7 +315,8 @@ class Trainer:
             weights: dict[str, float] = {}
             for callback in self.callbacks:
                 weights.update(callback.detection_weights(self, step))
-            loss, items = self.loss(step.raw, step.targets, weights=weights)
+            loss, items = self.loss(step.raw, step.targets, weights=weights,
+                                    input_size=(images.shape[-2], images.shape[-1]))  # fmt: skip
             step.loss_items = items
             for callback in self.callbacks:
                 for name, term in callback.loss_terms(self, step).items():

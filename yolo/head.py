@@ -7,6 +7,7 @@ Layout follows darknet: for each of the A anchors of the mask, channels
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -37,9 +38,10 @@ class YoloHead(nn.Module):
             .contiguous()
         )
 
-    def decode(self, raw: torch.Tensor, stride: float) -> torch.Tensor:
+    def decode(self, raw: torch.Tensor, stride: float | tuple[float, float]) -> torch.Tensor:
         """(B, A, H, W, 5+N) logits -> (B, A·H·W, 5+N) boxes.
 
+        ``stride``: input pixels per grid cell, or (vertical, horizontal) where they differ.
         Columns: centre x, centre y, width, height in input pixels, objectness probability,
         then per-class probabilities (independent sigmoids, as YOLOv3 trains them).
         """
@@ -51,10 +53,38 @@ class YoloHead(nn.Module):
         )
         grid = torch.stack((xs, ys), -1).view(1, 1, h, w, 2)
         anchor_wh = self.anchors.to(raw.dtype).view(1, a, 1, 1, 2)
-        xy = (raw[..., :2].sigmoid() + grid) * stride
+        steps = stride if isinstance(stride, tuple) else (stride, stride)
+        scale = torch.tensor([steps[1], steps[0]], device=raw.device, dtype=raw.dtype)
+        xy = (raw[..., :2].sigmoid() + grid) * scale
         wh = raw[..., 2:4].exp() * anchor_wh
         scores = raw[..., 4:].sigmoid()
         return torch.cat((xy, wh, scores), -1).view(b, -1, self.num_classes + 5)
 
     def forward(self, prediction: torch.Tensor) -> torch.Tensor:
         return self.raw(prediction)
+
+
+class FusedYoloHead(YoloHead):
+    """The ultralytics port's ASFF head (``[yolo] from=…``): every listed prediction map
+    carries the head channels and, last, one fusion weight per map. This head's own map
+    (``sources[own]``) sets the grid; the others are resampled to it (bilinear, corners
+    not aligned) and summed, each times sigmoid(its weight channel of the own map) · 2/n.
+    This is the port's own disabled ASFF branch, the one meaning ``from`` has; resampling
+    is an element-wise op and, as in ``thop``, costs no MACs in the count."""
+
+    def __init__(self, anchors: torch.Tensor, num_classes: int, sources: tuple[int, ...],
+                 own: int) -> None:  # fmt: skip
+        super().__init__(anchors, num_classes)
+        self.sources, self.own = sources, own
+
+    def forward(self, maps: list[torch.Tensor]) -> torch.Tensor:  # type: ignore[override]
+        n = len(maps)
+        mine = maps[self.own]
+        weights = mine[:, -n:].sigmoid() * (2 / n)
+        fused = mine[:, :-n] * weights[:, self.own : self.own + 1]
+        for j, other in enumerate(maps):
+            if j != self.own:
+                resized = F.interpolate(other[:, :-n], size=mine.shape[-2:], mode="bilinear",
+                                        align_corners=False)  # fmt: skip
+                fused = fused + weights[:, j : j + 1] * resized
+        return self.raw(fused)

@@ -51,10 +51,14 @@ def _weight_units(
     """(block index, tensors in darknet file order) for every weighted unit, in forward order.
 
     Conv with BN: BN bias, BN weight, running mean, running var, conv weight. Conv without
-    BN: conv bias, conv weight. Linear (FCA, squeeze-excite): bias if any, weight.
+    BN: conv bias, conv weight. Linear (FCA, squeeze-excite): bias if any, weight. A conv
+    that shares another's weights (``share_index``) has none of its own in either layout.
     """
+    shared = model.shared_blocks()
     for index, block in enumerate(model.blocks):
         if layout == "thesis" and model.cfg.blocks[index].section != "convolutional":
+            continue
+        if index in shared:
             continue
         for module in block.modules():
             if isinstance(module, ConvBNAct):

@@ -53,7 +53,7 @@ class ConvBNAct(nn.Module):
         out_channels: int,
         kernel_size: int,
         *,
-        stride: int = 1,
+        stride: int | tuple[int, int] = 1,
         padding: int | None = None,
         groups: int = 1,
         batch_norm: bool = True,
@@ -87,8 +87,8 @@ class HalfConvBNAct(ConvBNAct):
     Half the conv's MACs and weights for the same width."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *,
-                 stride: int = 1, padding: int | None = None, batch_norm: bool = True,
-                 activation: str = "linear") -> None:  # fmt: skip
+                 stride: int | tuple[int, int] = 1, padding: int | None = None,
+                 batch_norm: bool = True, activation: str = "linear") -> None:  # fmt: skip
         super().__init__(in_channels, out_channels, kernel_size, stride=stride,
                          padding=padding, batch_norm=batch_norm, activation=activation)  # fmt: skip
         padding = (kernel_size - 1) // 2 if padding is None else padding
@@ -277,7 +277,8 @@ class DarknetMaxPool(nn.Module):
     meets -inf gives the tensor a NaN scale, and the model 0 mAP).
     """
 
-    def __init__(self, size: int, stride: int, *, zero_padding: bool = False) -> None:
+    def __init__(self, size: int, stride: int | tuple[int, int], *,
+                 zero_padding: bool = False) -> None:  # fmt: skip
         super().__init__()
         self.pad = size - 1
         self.pool = nn.MaxPool2d(size, stride)
@@ -301,8 +302,10 @@ class DarknetMaxPool(nn.Module):
         """Whether right/bottom padding would add no window (a size-2 stride-2 pool on an
         even map, every such pool at a multiple-of-32 input): then it is skipped, a copy of
         the map (and its backward) saved; the windows, and so the output, are the same."""
-        size, stride, pad = self.size, self.stride, self.pad
-        return all((n - size) // stride == (n + pad - size) // stride for n in x.shape[-2:])
+        size, pad = self.size, self.pad
+        steps = self.stride if isinstance(self.stride, tuple) else (self.stride, self.stride)
+        return all((n - size) // step == (n + pad - size) // step
+                   for n, step in zip(x.shape[-2:], steps))  # fmt: skip
 
 
 class LocalAvgPool(nn.Module):
@@ -319,6 +322,40 @@ class LocalAvgPool(nn.Module):
         total = F.avg_pool2d(F.pad(x, pads), self.size, self.stride)
         inside = F.avg_pool2d(F.pad(torch.ones_like(x[:, :1]), pads), self.size, self.stride)
         return total / inside
+
+
+class SpaceToDepth(nn.Module):
+    """darknet's REORG layer (``[reorg3d]``): (B, C, H, W) -> (B, s·s·C, H/s, W/s), output
+    channel (dy·s + dx)·C + c taken from input channel c at row s·y + dy, column s·x + dx
+    (offset-major, unlike ``pixel_unshuffle``'s channel-major order)."""
+
+    def __init__(self, stride: int) -> None:
+        super().__init__()
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        s = self.stride
+        x = x[:, :, : h - h % s, : w - w % s]  # darknet's integer division drops the rest
+        y = x.reshape(b, c, h // s, s, w // s, s).permute(0, 3, 5, 1, 2, 4)
+        return y.reshape(b, s * s * c, h // s, w // s)
+
+
+def share_parameters(module: nn.Module, owner: nn.Module) -> None:
+    """Make ``module`` use ``owner``'s parameters and buffers, the same tensors (darknet's
+    ``share_index``: one set of weights, BatchNorm statistics included, in two places of
+    the network). Both modules must have the same structure and shapes."""
+    for name, tensor in list(module.named_parameters()) + list(module.named_buffers()):
+        parent_name, _, leaf = name.rpartition(".")
+        parent = module.get_submodule(parent_name)
+        theirs = getattr(owner.get_submodule(parent_name), leaf)
+        if theirs.shape != tensor.shape:
+            raise ValueError(f"cannot share {name}: shape {tuple(theirs.shape)} != "
+                             f"{tuple(tensor.shape)}")  # fmt: skip
+        if isinstance(theirs, nn.Parameter):
+            setattr(parent, leaf, theirs)
+        else:
+            parent.register_buffer(leaf, theirs)
 
 
 class Route(nn.Module):

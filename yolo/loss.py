@@ -60,7 +60,7 @@ def assign_targets(
     targets: torch.Tensor,
     raw: torch.Tensor,
     anchors_px: torch.Tensor,
-    stride: float,
+    stride: float | tuple[float, float],
     iou_t: float,
 ) -> Assignment:
     """Match (M, 6) targets ``image, class, cx, cy, w, h`` (normalised) to one head.
@@ -68,9 +68,12 @@ def assign_targets(
     Args:
         raw: (B, A, H, W, 5+N) the head's raw output (for its grid size).
         anchors_px: (A, 2) the head's anchors in input pixels.
+        stride: input pixels per cell, or (vertical, horizontal) where they differ.
     """
     _, num_anchors, h, w, _ = raw.shape
-    anchors = anchors_px.to(raw.device, torch.float32) / stride  # grid units
+    step_y, step_x = stride if isinstance(stride, tuple) else (stride, stride)
+    steps = torch.tensor([step_x, step_y], device=raw.device, dtype=torch.float32)
+    anchors = anchors_px.to(raw.device, torch.float32) / steps  # grid units
     scale = torch.tensor([w, h, w, h], device=raw.device, dtype=torch.float32)
     boxes = targets[:, 2:6].float() * scale
     matches = (
@@ -110,22 +113,36 @@ class YoloLoss:
     def __init__(self, model: Darknet, gains: LossGains = LossGains()) -> None:
         self.gains = gains
         self.anchors = [head.anchors for head in model.heads]
-        self.strides = [float(s) for s in model.head_strides]
+        self.strides = [model.shapes[i].strides for i in model.head_indices]
         self.num_classes = model.num_classes
 
-    def assignments(self, raw_maps: list[torch.Tensor], targets: torch.Tensor) -> list[Assignment]:
-        return [
-            assign_targets(targets, raw, anchors, stride, self.gains.iou_t)
-            for raw, anchors, stride in zip(raw_maps, self.anchors, self.strides)
-        ]
+    def assignments(self, raw_maps: list[torch.Tensor], targets: torch.Tensor,
+                    input_size: tuple[int, int] | None = None) -> list[Assignment]:  # fmt: skip
+        """Targets matched to every head; ``input_size`` (H, W) of the images places the
+        anchors on each grid as darknet does (input over grid size: the stride wherever the
+        input is a multiple of it); without it, the heads' strides."""
+        matched = []
+        for raw, anchors, stride in zip(raw_maps, self.anchors, self.strides):
+            steps = self._steps(raw, stride, input_size)
+            matched.append(assign_targets(targets, raw, anchors, steps, self.gains.iou_t))
+        return matched
+
+    @staticmethod
+    def _steps(raw: torch.Tensor, stride: tuple[int, int],
+               input_size: tuple[int, int] | None) -> tuple[float, float]:  # fmt: skip
+        if input_size is None:
+            return float(stride[0]), float(stride[1])
+        return input_size[0] / raw.shape[2], input_size[1] / raw.shape[3]
 
     def __call__(
         self,
         raw_maps: list[torch.Tensor],
         targets: torch.Tensor,
         weights: Mapping[str, float] | None = None,
+        input_size: tuple[int, int] | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """``weights`` multiply the gained ``box`` / ``obj`` / ``cls`` terms (default 1)."""
+        """``weights`` multiply the gained ``box`` / ``obj`` / ``cls`` terms (default 1);
+        ``input_size``: the images' (H, W) (see :meth:`assignments`)."""
         unknown = set(weights or {}) - {"box", "obj", "cls"}
         if unknown:
             raise ValueError(
@@ -134,7 +151,7 @@ class YoloLoss:
         device = raw_maps[0].device
         zero = torch.zeros((), device=device)
         box_loss, obj_loss, cls_loss = zero, zero, zero
-        for raw, a in zip(raw_maps, self.assignments(raw_maps, targets)):
+        for raw, a in zip(raw_maps, self.assignments(raw_maps, targets, input_size)):
             raw = raw.float()
             objectness = torch.zeros_like(raw[..., 4])
             if len(a.image):

@@ -7,15 +7,15 @@ features this way without hooks).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import cast
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 import torch
 from torch import nn
 
 from yolo.config import Cfg, YoloBlock, format_cfg
-from yolo.head import YoloHead
-from yolo.layers import DarknetMaxPool, Route, TwoStream
+from yolo.head import FusedYoloHead, YoloHead
+from yolo.layers import DarknetMaxPool, Route, TwoStream, share_parameters
 from yolo.topology import infer_shapes
 
 
@@ -29,6 +29,9 @@ class Darknet(nn.Module):
         self.blocks = nn.ModuleList(
             block.module(shape) for block, shape in zip(cfg.blocks, self.shapes)
         )
+        for i, shape in enumerate(self.shapes):  # darknet's share_index: one set of weights
+            if shape.shares is not None:
+                share_parameters(self.blocks[i], self.blocks[shape.shares])
         for module in self.modules():  # [net] settings: one place for every layer they set
             if isinstance(module, DarknetMaxPool):
                 module.zero_padding = cfg.net.maxpool_padding == "zero"
@@ -60,7 +63,33 @@ class Darknet(nn.Module):
 
     def prediction_conv_indices(self) -> tuple[int, ...]:
         """Blocks whose conv writes the 3·(N+5) head channels (kept dense by default)."""
-        return tuple(i - 1 for i in self.head_indices)
+        found = (cast(YoloBlock, self.cfg.blocks[i]).prediction_convs() for i in self.head_indices)
+        return tuple(sorted({conv for convs in found for conv in convs}))
+
+    def shared_blocks(self) -> dict[int, int]:
+        """Blocks that use another block's weights (darknet's ``share_index``) -> that block."""
+        return {i: s.shares for i, s in enumerate(self.shapes) if s.shares is not None}
+
+    def own_state_dict(self) -> dict[str, torch.Tensor]:
+        """The state dict without the entries of blocks that share another block's weights:
+        every tensor once, as a file stores it (:meth:`load_state_dict` fills them in)."""
+        shared = self.shared_blocks()
+        return {k: v for k, v in self.state_dict().items() if _block_of(k) not in shared}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True,
+                        assign: bool = False) -> Any:  # fmt: skip
+        """``nn.Module.load_state_dict``; a sharer's entries may be left out (they are its
+        owner's tensors, see :meth:`own_state_dict`)."""
+        shared = self.shared_blocks()
+        if shared:
+            state_dict = dict(state_dict)
+            for key in self.state_dict():
+                block = _block_of(key)
+                if block in shared and key not in state_dict:
+                    owner = f"blocks.{shared[block]}.{key.split('.', 2)[2]}"
+                    if owner in state_dict:
+                        state_dict[key] = state_dict[owner]
+        return super().load_state_dict(state_dict, strict, assign)
 
     # ------------------------------------------------------------------ forward
 
@@ -84,13 +113,16 @@ class Darknet(nn.Module):
             class probabilities. With ``taps``: ``(output, [tap outputs])``.
         """
         decode = (not self.training) if decode is None else decode
+        x_in = x
         tap_list = self._check_taps(taps)
         wanted = self._kept | frozenset(tap_list)
         saved: dict[int, torch.Tensor] = {}
         raw_maps: list[torch.Tensor] = []
         for i, module in enumerate(self.blocks):
-            if isinstance(module, Route):
+            if isinstance(module, (Route, FusedYoloHead)):
                 x = module([saved[s] for s in module.sources])
+                if isinstance(module, FusedYoloHead):
+                    raw_maps.append(x)
             elif isinstance(module, TwoStream):
                 x = module(x, saved[module.source])
             elif isinstance(module, YoloHead):
@@ -102,17 +134,18 @@ class Darknet(nn.Module):
                 saved[i] = x
         output: torch.Tensor | list[torch.Tensor] = raw_maps
         if decode:
-            output = self.decode(raw_maps)
+            output = self.decode(raw_maps, (int(x_in.shape[-2]), int(x_in.shape[-1])))
         if taps is None:
             return output
         return output, [saved[i] for i in tap_list]
 
-    def decode(self, raw_maps: list[torch.Tensor]) -> torch.Tensor:
-        """Decode the raw maps of every head into one (B, boxes, 5+N) tensor."""
+    def decode(self, raw_maps: list[torch.Tensor], input_size: tuple[int, int]) -> torch.Tensor:
+        """Decode the raw maps of every head into one (B, boxes, 5+N) tensor; ``input_size``
+        is the (H, W) of the images they came from."""
         return torch.cat(
             [
-                head.decode(raw, float(stride))
-                for head, raw, stride in zip(self.heads, raw_maps, self.head_strides)
+                head.decode(raw, grid_steps(raw, input_size))
+                for head, raw in zip(self.heads, raw_maps)
             ],
             1,
         )
@@ -130,3 +163,18 @@ class Darknet(nn.Module):
                 raise ValueError(f"tap {tap} is not a block; allowed: 0..{count - 1}")
             result.append(index)
         return result
+
+
+def _block_of(key: str) -> int | None:
+    """The block index of a state-dict key ``blocks.<i>.…``."""
+    parts = key.split(".", 2)
+    return int(parts[1]) if parts[0] == "blocks" and len(parts) > 2 else None
+
+
+def grid_steps(raw: torch.Tensor, input_size: tuple[int, int]) -> tuple[float, float]:
+    """Input pixels per cell of a (B, A, H, W, 5+N) head map, (vertical, horizontal), as
+    darknet places boxes: the input size over the grid size. It is the head's stride
+    wherever the input is a multiple of it, and stays exact where a non-square stride
+    leaves a grid that does not divide the input (yolov3-spp-matrix's 7-row heads at 416)."""
+    h, w = raw.shape[2], raw.shape[3]
+    return input_size[0] / h, input_size[1] / w

@@ -17,9 +17,10 @@ def infer_shapes(cfg: Cfg) -> list[BlockShape]:
     """Channels and stride of every block (each block's own rule, :mod:`yolo.blocks`);
     raises ``CfgError`` where they cannot fit."""
     shapes: list[BlockShape] = []
-    channels, stride = cfg.net.channels, 1
+    channels, stride, stride_y = cfg.net.channels, 1, None
     for block in cfg.blocks:
-        shape = block.shape(ShapeContext(cfg.source, cfg.blocks, shapes, channels, stride))
+        context = ShapeContext(cfg.source, cfg.blocks, shapes, channels, stride, stride_y)
+        shape = block.shape(context)
         shapes.append(shape)
-        channels, stride = shape.out_channels, shape.stride
+        channels, stride, stride_y = shape.out_channels, shape.stride, shape.stride_y
     return shapes

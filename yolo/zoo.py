@@ -54,17 +54,17 @@ def resolve_cfg(name_or_path: str | Path) -> Cfg:
 
 
 def with_classes(cfg: Cfg, num_classes: int) -> Cfg:
-    """Every [yolo] block gets ``classes=N`` and its prediction conv ``len(mask)·(N+5)``."""
+    """Every [yolo] block gets ``classes=N`` and its prediction conv(s) the channels it
+    reads (``len(mask)·(N+5)``, plus an ASFF head's fusion weights)."""
     blocks = list(cfg.blocks)
     for i, block in enumerate(blocks):
         if not isinstance(block, YoloBlock):
             continue
-        blocks[i] = dataclasses.replace(block, classes=num_classes)
-        previous = blocks[i - 1] if i else None
-        if isinstance(previous, ConvBlock):
-            blocks[i - 1] = dataclasses.replace(
-                previous, filters=len(block.mask) * (num_classes + 5)
-            )
+        blocks[i] = head = dataclasses.replace(block, classes=num_classes)
+        for conv in head.prediction_convs():
+            previous = blocks[conv] if 0 <= conv < i else None
+            if isinstance(previous, ConvBlock):
+                blocks[conv] = dataclasses.replace(previous, filters=head.prediction_channels())
     return cfg.replace_blocks(blocks)
 
 
@@ -111,7 +111,7 @@ def with_width(cfg: Cfg, width: float) -> Cfg:
     """
     if width == 1.0:
         return cfg
-    prediction = {i - 1 for i, b in enumerate(cfg.blocks) if isinstance(b, YoloBlock)}
+    prediction = {c for b in cfg.blocks if isinstance(b, YoloBlock) for c in b.prediction_convs()}
     blocks: list[Block] = [
         block.widen(width, prediction=i in prediction) for i, block in enumerate(cfg.blocks)
     ]

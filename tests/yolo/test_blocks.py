@@ -33,7 +33,7 @@ def test_every_zoo_block_has_a_known_flow_and_round_trips() -> None:
         assert [dataclasses.replace(b, line=0) for b in again.blocks] == [
             dataclasses.replace(b, line=0) for b in model.cfg.blocks
         ]
-    for name in ("dialect.cfg", "pvanet.cfg"):
+    for name in ("dialect.cfg", "dialect_fused.cfg", "pvanet.cfg"):
         for block in load_cfg(Path(__file__).parent / "cfgs" / name).blocks:
             assert block.flow() in FLOWS
             seen.add(type(block))

@@ -113,12 +113,12 @@ def test_bad_input_is_one_line_and_exit_2(args, pattern, capsys) -> None:
 
 def test_bad_cfg_through_the_console_script_has_no_traceback(tmp_path) -> None:
     cfg = tmp_path / "bad.cfg"
-    cfg.write_text(TINY_CFG.replace("[shortcut]", "[reorg3d]"))
+    cfg.write_text(TINY_CFG.replace("[shortcut]", "[reorg]"))
     result = _yct("info", str(cfg))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0
-    assert f"{cfg}:" in result.stderr and "block 2: unknown section [reorg3d]" in result.stderr
+    assert f"{cfg}:" in result.stderr and "block 2: unknown section [reorg]" in result.stderr
 
 
 def test_no_option_shows_its_name_in_capitals_for_a_value() -> None:

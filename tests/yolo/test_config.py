@@ -137,8 +137,8 @@ def _replace(old: str, new: str) -> str:
 
 BAD_CFGS = {
     "unknown section": (
-        _replace("[shortcut]", "[reorg3d]"),
-        r"model\.cfg:\d+: block 2: unknown section \[reorg3d\]; allowed: net, convolutional",
+        _replace("[shortcut]", "[reorg]"),
+        r"model\.cfg:\d+: block 2: unknown section \[reorg\]; allowed: net, convolutional",
     ),
     "unknown key": (
         _replace("filters=16", "filtres=16"),

@@ -1,6 +1,6 @@
 """The darknet dialect beyond the zoo (tests/yolo/cfgs/dialect.cfg): YOLOv4-Tiny's
 ``[route] groups/group_id``, ``[scale_channels]``, ``[sam]``, ``[dropout]``,
-``[avgpool]``, ``[local_avgpool]``, ``stride_x/stride_y``, the seed thesis' ``[softconv]``,
+``[avgpool]``, ``[local_avgpool]``, square ``stride_x/stride_y``, the seed thesis' ``[softconv]``,
 and darknet's own ``[net]`` keys kept verbatim."""
 
 from __future__ import annotations
@@ -83,8 +83,8 @@ def test_the_dialect_round_trips_keeps_darknet_keys_and_reads_its_weights(tmp_pa
      r"block 1 \[route\]: groups=3 must divide the 16 routed channels"),
     ("groups=2\ngroup_id=1", "groups=2\ngroup_id=2",
      r"block 1 \[route\]: group_id=2 out of range; allowed: 0..1"),
-    ("stride_x=2\nstride_y=2\npad=1", "stride_x=2\nstride_y=1\npad=1",
-     r"block 0 \[convolutional\]: stride_x=2 and stride_y=1: only equal strides"),
+    ("stride_x=2\nstride_y=2\npad=1", "stride=3\nstride_x=2\nstride_y=1\npad=1",
+     r"block 0 \[convolutional\]: stride=3 disagrees with stride_x=2, stride_y=1"),
     ("[scale_channels]\nfrom=-3", "[scale_channels]\nfrom=-5",
      r"block 5 \[scale_channels\]: block 0 has 16 channels but the previous block 8"),
     ("[sam]\nfrom=-4", "[sam]\nfrom=-9", r"block 6 \[sam\]: from=-9 points to block -3"),

@@ -68,6 +68,9 @@ def layer_groups(
     graph = channel_graph(model)
     ignored = {i % len(blocks) for i in ignored_layers}
     kept = set(model.prediction_conv_indices()) | ignored
+    # share_index: the owner's and every sharer's filters and inputs are one tensor
+    tied = {i: j for i, j in model.shared_blocks().items()}
+    tied |= {j: i for i, j in list(tied.items())}
     why: dict[Channel, str] = {}  # root -> the first rule it breaks
     members: dict[Channel, list[Channel]] = {}
     for i, block in enumerate(blocks):
@@ -80,6 +83,9 @@ def layer_groups(
             if i in kept:
                 rule = "in ignored_layers" if i in ignored else "a prediction conv"
                 why.setdefault(root, f"tied to block {i}, {rule}")
+            elif i in tied:
+                why.setdefault(root, f"block {i} shares its weights with block {tied[i]} "
+                               "(share_index)")  # fmt: skip
             elif block.groups != 1:
                 why.setdefault(root, f"groups={block.groups} (a grouped conv ties its channels)")
             elif not _zero_preserving(block.activation):
@@ -95,6 +101,9 @@ def layer_groups(
         if position is None or not isinstance(reader, ConvBlock):
             why.setdefault(root, f"read as a whole by block {consumer} ([{reader.section}], "
                            f"line {reader.line})")  # fmt: skip
+        elif consumer in tied:
+            why.setdefault(root, f"read by block {consumer}, which shares its weights with "
+                           f"block {tied[consumer]} (share_index)")  # fmt: skip
     for root in members:
         if root not in read:
             why.setdefault(root, "its output is read by nothing the pruner can follow")

@@ -52,10 +52,13 @@ def _constant(module: ConvBNAct, channel: int) -> float:
 
 def dead_channels(model: Darknet) -> dict[Channel, float]:
     """Conv channels whose filter is all zero, with their constant value."""
-    prediction = set(model.prediction_conv_indices())
+    shared = model.shared_blocks()
+    # prediction convs keep their outputs; a conv sharing weights (share_index) keeps them
+    # too, since removing a channel from one copy would untie the other
+    kept = set(model.prediction_conv_indices()) | set(shared) | set(shared.values())
     dead: dict[Channel, float] = {}
     for i, block in enumerate(model.cfg.blocks):
-        if not isinstance(block, ConvBlock) or i in prediction:
+        if not isinstance(block, ConvBlock) or i in kept:
             continue
         module = _unit(model, i)
         zero = (module.conv.weight.detach().flatten(1) == 0).all(1)
@@ -74,13 +77,15 @@ def removable_channels(model: Darknet, graph: ChannelGraph | None = None) -> dic
     for channel in list(dead) + list(graph.group):
         members.setdefault(find_root(graph.group, channel), []).append(channel)
     ok = {root: all(c in dead for c in cs) for root, cs in members.items()}
+    shared = model.shared_blocks()
+    tied = set(shared) | set(shared.values())
     read = set()
     for consumer, position, terms in graph.readers:
         root = find_root(graph.group, next(iter(terms)))
         read.add(root)
         block = model.cfg.blocks[consumer]
         value = sum(dead.get(t, 0.0) for t in terms)
-        if position is None or not isinstance(block, ConvBlock):
+        if position is None or not isinstance(block, ConvBlock) or consumer in tied:
             ok[root] = False
         elif block.padding and value != 0.0:
             ok[root] = False

@@ -38,7 +38,7 @@ def export_model(
     out.parent.mkdir(parents=True, exist_ok=True)
     model = model.cpu().eval()
     if fmt == "sparse":
-        return sparse_format.write(out, model.cfg_text, model.state_dict(), half=half)
+        return sparse_format.write(out, model.cfg_text, model.own_state_dict(), half=half)
     if fmt == "dense":
         save_checkpoint(out, model, metadata=metadata)
         return out.stat().st_size

@@ -232,7 +232,8 @@ class KDCallback(TeacherForward):
         config, gains = self.config, trainer.loss.gains
         teacher_raw = step.context["teacher_raw"]
         raw = student_raw(step)
-        assignments = trainer.loss.assignments(raw, step.targets)
+        size = (step.images.shape[-2], step.images.shape[-1])
+        assignments = trainer.loss.assignments(raw, step.targets, size)
         zero = raw[0].float().sum() * 0.0
         obj, cls, reg = zero, zero, zero
         for ti, si, stride in self.heads:

@@ -35,6 +35,7 @@ def prunable_parameters(
         ignored.add(index % count)
     if not include_prediction:
         ignored |= set(model.prediction_conv_indices())
+    ignored |= set(model.shared_blocks())  # their weights are their owner's: masked there
     params: dict[str, nn.Parameter] = {}
     for index, block in enumerate(model.blocks):
         if index in ignored:

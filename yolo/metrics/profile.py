@@ -157,7 +157,7 @@ def dense_storage_mb(model: Darknet) -> float:
 
 def sparse_storage_mb(model: Darknet, *, half: bool = False) -> float:
     """Size of the sparse model file of METHODS.md."""
-    return len(sparse_format.encode(model.cfg_text, model.state_dict(), half=half)) / MB
+    return len(sparse_format.encode(model.cfg_text, model.own_state_dict(), half=half)) / MB
 
 
 LATENCY_RUNTIMES = ("eager", "onnxruntime")
