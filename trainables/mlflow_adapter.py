@@ -15,6 +15,8 @@ default is ``./mlruns`` in whatever directory the driver happens to run in).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from trainables.records import ARCHITECTURE_FILE, TrialRecord
+from yolo.metrics import names as m
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns.db"
 PER_CLASS_AP = "per_class_ap.json"  # written by a trial beside its checkpoint files
@@ -55,6 +58,27 @@ def load_study_start(tracking_uri: str, experiment: str) -> tuple[dict[str, floa
 
 def _flat(config: Mapping[str, Any]) -> dict[str, str]:
     return {str(k): str(v)[:500] for k, v in config.items()}
+
+
+def dataset_record(spec_path: str) -> dict[str, str]:
+    """The study's data as MLflow shows a dataset (the runs table's "Datasets used"): the
+    spec's name, a digest of its text, its path, the class names as its schema and what it
+    holds (format, classes, split entries) as its profile. Plain strings, so the tracker
+    that holds it pickles."""
+    from yolo.data.spec import load_spec
+
+    path = Path(spec_path).resolve()
+    spec = load_spec(path)
+    profile = {"format": spec.format, "classes": len(spec.names),
+               "splits": {k: list(v) for k, v in spec.splits.items()}}  # fmt: skip
+    return {
+        "name": path.parent.name if path.stem == "data" else path.stem,
+        "digest": hashlib.sha256(path.read_bytes()).hexdigest()[:8],
+        "source_type": "local",
+        "source": str(path),
+        "schema": json.dumps({"names": list(spec.names)}),
+        "profile": json.dumps(profile),
+    }
 
 
 def artifact_location(tracking_uri: str, experiment: str) -> str | None:
@@ -149,12 +173,15 @@ class StudyTracker:
 
     def __init__(self, tracking_uri: str, study: str, *, tags: Mapping[str, str],
                  params: Mapping[str, Any], space_text: str, keep: str = "front",
+                 dataset: Mapping[str, str] | None = None,
                  resume: bool = False) -> None:  # fmt: skip
         wait_for_server(tracking_uri)
         self.client = _client(tracking_uri)
         self.tracking_uri, self.study, self.tags = tracking_uri, study, dict(tags)
         self.keep = keep  # the trials whose models stay logged once the study has ended
+        self.dataset = dict(dataset) if dataset else None  # :func:`dataset_record`
         self.steps: dict[str, int] = {}  # a trial's latest step: where its model is logged
+        self.best_steps: dict[str, int] = {}  # the map50_best_step tag each trial has now
         self.trials: dict[str, str] = {}  # Tune trial id -> MLflow run id
         self.start: dict[str, float] = {}  # the starting (dense) model's metrics
         self.reference: dict[str, float] = {}  # the hypervolume's reference point
@@ -186,6 +213,7 @@ class StudyTracker:
         )
         self.parent = run.info.run_id
         self._log_params(self.parent, params)
+        self._log_dataset(self.parent)
         self.client.log_text(self.parent, space_text, "search_space.yaml")
         self.trials = {}
 
@@ -213,6 +241,7 @@ class StudyTracker:
             baseline.info.run_id,
             metrics=[Metric(k, float(v), stamp, 0) for k, v in start.items()],
         )
+        self._log_dataset(baseline.info.run_id, context="evaluation")
         self.client.set_terminated(baseline.info.run_id, "FINISHED")
 
     def _find_trials(self) -> dict[str, str]:
@@ -226,7 +255,14 @@ class StudyTracker:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # a tracker pickled by a study of an earlier version: the settings it did not have
-        state = {"keep": "front", "steps": {}, "fixed": frozenset(), **state}
+        state = {
+            "keep": "front",
+            "steps": {},
+            "best_steps": {},
+            "fixed": frozenset(),
+            "dataset": None,
+            **state,
+        }
         self.__dict__.update(state)
         self.client = _client(self.tracking_uri)
         self.trials = self._find_trials()
@@ -246,6 +282,17 @@ class StudyTracker:
         )  # fmt: skip
         self.trials[trial_id] = run.info.run_id
         self._log_params(run.info.run_id, method_prefixed(method, config))
+        self._log_dataset(run.info.run_id)
+
+    def _log_dataset(self, run: str, context: str = "training") -> None:
+        """The study's data as the run's input (MLflow's ``mlflow.data.context`` tag says
+        what the run did with it)."""
+        if self.dataset is None:
+            return
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        tag = InputTag("mlflow.data.context", context)
+        self.client.log_inputs(run, datasets=[DatasetInput(Dataset(**self.dataset), [tag])])
 
     def _log_params(self, run: str, params: Mapping[str, Any]) -> None:
         """One batch (Tune waits for the driver's callbacks before it starts a trial)."""
@@ -262,6 +309,8 @@ class StudyTracker:
         if run is None:
             return
         self.steps[trial_id] = step
+        metrics = dict(metrics)
+        best_step = metrics.pop(m.MAP50_BEST_STEP, None)  # a tag: where map50_best came
         values = [
             Metric(k, float(v), 0, step)
             for k, v in metrics.items()
@@ -269,6 +318,9 @@ class StudyTracker:
         ]
         if values:
             self.client.log_batch(run, metrics=values)
+        if best_step is not None and self.best_steps.get(trial_id) != int(best_step):
+            self.best_steps[trial_id] = int(best_step)
+            self.client.set_tag(run, m.MAP50_BEST_STEP, str(int(best_step)))
 
     def trial_ended(self, trial_id: str, *, error: str | None = None,
                     checkpoint: Path | None = None,

@@ -54,7 +54,7 @@ FIDELITY = "training_iteration"  # one report of the trial: its method's fidelit
 # bench/tune_overhead.py); none of it goes to MLflow, where a trial is compared by its model
 BOOKKEEPING = frozenset(AUTO_RESULT_KEYS) | {
     "done", "trial_id", "experiment_tag", "should_checkpoint", "restored", m.PLANNED_REPORTS,
-    m.FIRST_TELLING_REPORT,
+    m.FIRST_TELLING_REPORT, m.TRAINED_EPOCHS,  # the step MLflow logs the figures at
     m.COST_TIME_S, m.REPORT_TIME_S, m.EPOCH_TIME_S, m.EVAL_TIME_S, m.TRAIN_IMAGES_PER_S,
     "eval_images_per_s",
     # the YOLO loss's parts: diagnostics of training, kept in Tune's results; MLflow shows
@@ -199,7 +199,8 @@ class ForwardTrialEvents(tune.Callback):
     ) -> None:
         self.events.trial_started(trial.trial_id, trial.config)  # a resumed trial
         figures = {k: v for k, v in result.items() if k not in BOOKKEEPING}
-        self.events.trial_result(trial.trial_id, figures, int(result.get(FIDELITY, 0)))
+        step = result.get(m.TRAINED_EPOCHS, result.get(FIDELITY, 0))  # the method's fidelity
+        self.events.trial_result(trial.trial_id, figures, int(step))
 
     def on_trial_complete(self, iteration: int, trials: Any, trial: Any, **info: Any) -> None:
         stopped = self.ledger.stopped.get(str(trial.trial_id))

@@ -23,7 +23,7 @@ from search_spaces.optuna_space import define_by_run
 from search_spaces.sampler import build_sampler
 from search_spaces.schema import SearchSpace, SpaceError, check_files, check_fits
 from trainables import ray_adapter
-from trainables.mlflow_adapter import DEFAULT_TRACKING_URI, StudyTracker
+from trainables.mlflow_adapter import DEFAULT_TRACKING_URI, StudyTracker, dataset_record
 from trainables.trainable import StudyTrainable
 from yolo.compress.registry import get_method
 from yolo.compress.start import reference_of, starting_point
@@ -118,6 +118,7 @@ def _tracker(space: SearchSpace, options: StudyOptions) -> StudyTracker:
                 **{f"fixed.{k}": v for k, v in space.fixed.items()}},
         space_text=Path(space.source).read_text() if Path(space.source).is_file() else "",
         keep=space.search.keep,
+        dataset=dataset_record(str(options.data or space.data)),
         resume=options.resume,
     )  # fmt: skip
 

@@ -27,6 +27,7 @@ from search_spaces.optuna_space import method_config
 from trainables import ray_adapter
 from trainables.mlflow_adapter import PER_CLASS_AP
 from trainables.records import ARCHITECTURE_FILE, MODEL_FILE
+from trainables.tally import TALLY_FILE, Tally
 from yolo.callbacks import Callback
 from yolo.compress.delivery import INT8_FILE, ONNX_FILE, deliver
 from yolo.compress.registry import get_method
@@ -35,8 +36,6 @@ from yolo.io import save_checkpoint
 from yolo.metrics import names as m
 from yolo.metrics.profile import model_costs
 from yolo.zoo import resolve_cfg
-
-REPORTS_FILE = "reports_made.txt"  # travels with every checkpoint, so a restart counts on
 
 
 class Reporter(Callback):
@@ -65,7 +64,7 @@ class StudyTrainable:
         self.last_report_s = 0.0
         self._cost_key: tuple | None = None
         self._costs: dict[str, float] = {}
-        self.reports_made = 0  # by this trial, across restarts (REPORTS_FILE)
+        self.tally = Tally()  # by this trial, across restarts (in its checkpoints)
 
     def __call__(self, config: dict[str, Any]) -> None:
         name, values = method_config(config, self.methods)
@@ -73,7 +72,7 @@ class StudyTrainable:
         out = values.pop("out", "runs/trial")
         self.started = time.perf_counter()
         self.restored, self.context = False, {}  # a reused worker starts each trial afresh
-        self.last_report_s, self._cost_key, self.reports_made = 0.0, None, 0
+        self.last_report_s, self._cost_key, self.tally = 0.0, None, Tally()
         scratch = ray_adapter.scratch_dir()
         self.work = (scratch or Path(out)) / "work"
         drawn = split_drawn(values)
@@ -91,8 +90,7 @@ class StudyTrainable:
             if restored is not None:
                 shutil.copytree(restored, self.work, dirs_exist_ok=True)
                 self.restored = True
-        if (self.work / REPORTS_FILE).is_file():
-            self.reports_made = int((self.work / REPORTS_FILE).read_text())
+        self.tally = Tally.load(self.work)
         self.context["restored"] = float(self.restored)
         # the scheduler's yardstick: a report at this count is the trial's last
         self.context[m.PLANNED_REPORTS] = float(method.reports(self.trial.train, self.trial.config))
@@ -136,7 +134,7 @@ class StudyTrainable:
         (:func:`deliver`) and the figures measured on it; nothing before."""
         assert self.trial is not None
         trial = self.trial
-        if self.reports_made != self.context[m.PLANNED_REPORTS]:
+        if self.tally.reports != self.context[m.PLANNED_REPORTS]:
             return {}
         checkpoint = self.work / trial.method.deliverable(trial.train, trial.config)
         return deliver(checkpoint, self.work, trial.export, trial.train,
@@ -146,8 +144,7 @@ class StudyTrainable:
 
     def report(self, trainer: Any, metrics: dict[str, float]) -> None:
         started = time.perf_counter()
-        self.reports_made += 1
-        (self.work / REPORTS_FILE).write_text(str(self.reports_made))
+        self.tally.count(metrics)
         costs = {**self.cost_metrics(trainer), **self.delivered_figures(metrics)}
         result = {
             **self.context,
@@ -158,6 +155,8 @@ class StudyTrainable:
             m.COST_TIME_S: time.perf_counter() - started,
             m.REPORT_TIME_S: self.last_report_s,
         }
+        result.update(self.tally.figures(result))
+        self.tally.save(self.work)
         if not ray_adapter.in_session():
             return
         evaluation = getattr(trainer, "last_evaluation", None)
@@ -167,7 +166,7 @@ class StudyTrainable:
         # trial's model when it ends here (finished, or stopped early at this report)
         assert self.trial is not None
         about = {**trainer.metadata(int(metrics.get(m.EPOCH, 0)), result),
-                 "method": self.trial.method.name, "report": self.reports_made}  # fmt: skip
+                 "method": self.trial.method.name, "report": self.tally.reports}  # fmt: skip
         save_checkpoint(self.work / MODEL_FILE, trainer.eval_model,
                         masks=trainer.delivered_masks(), metadata=about)  # fmt: skip
         snapshot = self.snapshot()
@@ -185,7 +184,7 @@ class StudyTrainable:
         delivered = Path(trial.method.deliverable(trial.train, trial.config))
         exported = [Path(ONNX_FILE), Path(INT8_FILE)]  # where the study asked for them
         return [*trial.method.resume_files(self.work), delivered, Path(PER_CLASS_AP),
-                Path(REPORTS_FILE), Path(MODEL_FILE), Path(ARCHITECTURE_FILE),
+                Path(TALLY_FILE), Path(MODEL_FILE), Path(ARCHITECTURE_FILE),
                 *exported]  # fmt: skip
 
     def snapshot(self) -> Path:

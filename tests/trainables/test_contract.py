@@ -61,7 +61,7 @@ def crashing_once(base):
     class CrashOnce(base):
         def report(self, trainer, metrics):
             # the trainable's own count of the reports made so far (one: about to make the second)
-            if not self.restored and self.reports_made == 1:
+            if not self.restored and self.tally.reports == 1:
                 raise RuntimeError("injected crash after the first checkpoint")
             super().report(trainer, metrics)
 

@@ -95,6 +95,22 @@ def test_a_real_multi_method_study(tmp_path, demo_spec, capsys, monkeypatch, fre
     assert "time_this_iter_s" in BOOKKEEPING and "training_iteration" in BOOKKEEPING
     history = client.get_metric_history(children[0].info.run_id, "map50")
     assert len(history) >= 1
+    # the step is the method's fidelity (epochs trained, over rounds and phases), and the
+    # best mAP50 stands beside the latest, with the step it came at as a tag
+    for child in children:
+        history = client.get_metric_history(child.info.run_id, "map50")
+        steps = [h.step for h in history]
+        assert steps == sorted(steps) and steps[0] >= 1, steps
+        rounds = client.get_metric_history(child.info.run_id, "round")
+        assert {h.step for h in rounds} == set(steps)  # round is a metric at the same steps
+        best = child.data.metrics["map50_best"]
+        assert best == max(h.value for h in history) >= child.data.metrics["map50"]
+        at = int(child.data.tags["map50_best_step"])
+        assert any(h.step == at and h.value == best for h in history)
+        # the data the trial trained on, as an MLflow dataset input
+        (used,) = child.inputs.dataset_inputs
+        assert used.dataset.name == demo_spec.parent.name and used.dataset.source_type == "local"
+        assert [(t.key, t.value) for t in used.tags] == [("mlflow.data.context", "training")]
     on_front = [c for c in children if c.data.tags.get("pareto") == "true"]
     assert 1 <= len(on_front) <= 4
     # the starting model, a child run of its own beside the trials, with their metric names

@@ -24,6 +24,9 @@ EVAL_TIME_S = "eval_time_s"  # validation part of an epoch
 COST_TIME_S = "cost_time_s"  # a trial's cost metrics (MACs, storage, latency) of a report
 REPORT_TIME_S = "report_time_s"  # the previous report to Tune (checkpoint persisted)
 TRAIN_IMAGES_PER_S = "train_images_per_s"
+TRAINED_EPOCHS = "trained_epochs"  # a trial's epochs of training so far, all rounds: its step
+MAP50_BEST = "map50_best"  # a trial's best map50 so far (map50 itself is the latest report's)
+MAP50_BEST_STEP = "map50_best_step"  # the trained epochs at which map50_best came
 PLANNED_REPORTS = "planned_reports"  # how many reports a full run of the trial makes
 FIRST_TELLING_REPORT = "first_telling_report"  # where the trial's rungs start counting
 
@@ -55,6 +58,7 @@ def units(settings: dict[str, object]) -> dict[str, str]:
     return {
         MAP50: f"{metric} mAP@0.5 on the validation split at {size} px; per report, the last "
         "is the delivered model's",
+        MAP50_BEST: f"the best {MAP50} of the trial so far; its step: tag {MAP50_BEST_STEP}",
         MACS: f"multiply-accumulates per {size}x{size} image; zero weights not counted",
         PARAMS: "non-zero parameters (a count)",
         STORAGE_MB: "MB of the model file in its sparse format",
