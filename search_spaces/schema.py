@@ -398,7 +398,7 @@ def _objectives(ctx: _Ctx, raw: Any) -> tuple[Objective, ...]:
     for i, item in enumerate(raw):
         if not isinstance(item, Mapping) or set(item) != {"metric", "mode"}:
             raise ctx.fail(f"objectives[{i}]", f"expected {{metric, mode}}, got {item!r}")
-        if item["metric"] not in HIGHER_IS_BETTER:
+        if not isinstance(item["metric"], str) or item["metric"] not in HIGHER_IS_BETTER:
             raise ctx.fail(f"objectives[{i}].metric", f"unknown metric {item['metric']!r}; "
                            f"allowed: {', '.join(sorted(HIGHER_IS_BETTER))}")  # fmt: skip
         if item["mode"] not in MODES:

@@ -19,13 +19,16 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from yolo.config import Cfg
 from yolo.domains import check_range
-from yolo.errors import CfgError
+from yolo.errors import CfgError, cfg_error
 from yolo.model import Darknet
+from yolo.topology import infer_shapes
 
 BYTES_PER_VALUE = 4  # fp32
 TRAINING_COPIES_PER_WEIGHT = 4  # weights, gradients, SGD momentum, EMA
@@ -63,7 +66,9 @@ def memory_limit_bytes() -> int:
 @dataclass(frozen=True)
 class Estimate:
     params: int
-    activation_values: int  # per image, every block output of one forward pass
+    # per image: every block output of one forward pass, plus the largest tensor any single
+    # operation makes on the way (a pool's padded copy, an expansion inside a block)
+    activation_values: int
     batch: int
     training: bool
 
@@ -79,9 +84,22 @@ def _gib(count: int) -> str:
 
 
 def meta_model(cfg: Cfg) -> Darknet:
-    """The cfg's model with shapes only (no storage): for counting and shape checks."""
+    """The cfg's model with shapes only (no storage): for counting and shape checks. A
+    block whose weights are too large for a tensor to describe at all (torch's size
+    arithmetic overflows even on ``meta``) is a ``CfgError`` naming it."""
     with torch.device("meta"):
-        return Darknet(cfg)
+        try:
+            return Darknet(cfg)
+        except RuntimeError as exc:
+            detail = " ".join(str(exc).split())
+            for block, shape in zip(cfg.blocks, infer_shapes(cfg)):
+                try:
+                    block.module(shape)
+                except RuntimeError:
+                    what = f"its weights are too large to exist ({detail})"
+                    raise cfg_error(cfg.source, block.line, block.index, block.section,
+                                    what) from None  # fmt: skip
+            raise
 
 
 def check_params_fit(cfg: Cfg) -> None:
@@ -98,10 +116,30 @@ def check_params_fit(cfg: Cfg) -> None:
         )
 
 
+class _LargestTensor(TorchDispatchMode):
+    """Records the largest tensor any operation of a (meta) forward makes, temporaries
+    inside a block included (they never pass a module hook). torch's own FLOP counter
+    (``torch.utils.flop_counter``) watches operations the same way; this mode is that
+    mechanism reduced to one number."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.largest = 0
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (),
+                           kwargs: Any = None) -> Any:  # fmt: skip
+        out = func(*args, **(kwargs or {}))
+        for value in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(value, torch.Tensor):
+                self.largest = max(self.largest, value.numel())
+        return out
+
+
 def estimate(cfg: Cfg, img_size: int, *, batch: int = 1, training: bool = False) -> Estimate:
     """Parameters and per-image activation values at ``img_size``; raises ``CfgError``
     naming the block whose inputs do not line up at that size."""
     model = meta_model(cfg).eval()
+    largest = _LargestTensor()
     outputs: list[int] = []
     current: list[int] = []
 
@@ -116,7 +154,7 @@ def estimate(cfg: Cfg, img_size: int, *, batch: int = 1, training: bool = False)
             lambda _m, _i, index=index: current.__setitem__(slice(None), [index])))  # fmt: skip
         handles.append(block.register_forward_hook(after))
     try:
-        with torch.no_grad():
+        with torch.no_grad(), largest:
             model(torch.empty(1, cfg.net.channels, img_size, img_size, device="meta"),
                   decode=False)  # fmt: skip
     except RuntimeError as exc:
@@ -131,7 +169,7 @@ def estimate(cfg: Cfg, img_size: int, *, batch: int = 1, training: bool = False)
         for handle in handles:
             handle.remove()
     params = sum(p.numel() for p in model.parameters())
-    return Estimate(params, sum(outputs), batch, training)
+    return Estimate(params, sum(outputs) + largest.largest, batch, training)
 
 
 def check_fits(cfg: Cfg, img_size: int, *, batch: int = 1, training: bool = False) -> Estimate:

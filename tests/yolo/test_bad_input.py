@@ -90,6 +90,12 @@ def _score(tmp: Path, gt: object, pred: object) -> list[str]:
     return ["score", "--gt", str(tmp / "gt.json"), "--pred", str(tmp / "pred.json")]
 
 
+def _score_bytes(tmp: Path) -> list[str]:
+    argv = _score(tmp, GT, [])
+    Path(argv[-1]).write_bytes(b"[\xff\xfe]")
+    return argv
+
+
 def _pred(**changes: object) -> list[dict]:
     return [{"image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 20], "score": 0.9, **changes}]
 
@@ -154,6 +160,24 @@ ERRORS: dict[str, tuple[Callable[[Path, Path], list[str]], str]] = {
                           "img size 100000, batch 1: inference needs an estimated"),
     "--classes 10**6": (lambda t, d: ["info", "yolov3-tiny", "--classes", "1000000"],
                         "num_classes must be <= 10,000, got 1,000,000"),
+    # found by the fuzzer (test_fuzz_inputs.py)
+    "a kernel beyond torch's size arithmetic": (
+        lambda t, d: ["info", _cfg(t, TINY.replace("filters=16", "filters=1024", 1)
+                                         .replace("size=3", "size=99999999", 1))],
+        "block 0 [convolutional]: its weights are too large to exist (Storage size calculation "
+        "overflowed"),
+    "a max-pool window whose padding no memory holds": (
+        lambda t, d: ["info", _cfg(t, TINY.replace("size=2", "size=99999999", 1)),
+                      "--img-size", "64"],
+        "model.cfg: img size 64, batch 1: inference needs an estimated"),
+    "detections that are not UTF-8": (
+        lambda t, d: _score_bytes(t),
+        "pred.json: not UTF-8 text (byte 1: invalid start byte)"),
+    "an objective metric that is a list": (
+        lambda t, d: ["tune", _file(t, "space.yaml", yaml.safe_dump(
+            {"method": "lth", "model": "yolov3-tiny", "data": str(d),
+             "objectives": [{"metric": ["map50"], "mode": "max"}]})), "--dry-run"],
+        "space.yaml: objectives[0].metric: unknown metric ['map50']"),
     "a huge stride before a route": (
         lambda t, d: ["info", _cfg(t, TINY.replace("stride=1", "stride=1000", 1))],
         "block 20 [route]: its inputs do not fit together at img size 416"),

@@ -68,10 +68,9 @@ def load_predictions(path: Path, images: list, index: dict) -> list[np.ndarray]:
 
     if not path.is_file():
         raise FileNotFoundError(f"detections file not found: {path}")
-    try:
-        results = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}:{exc.lineno}: malformed json ({exc.msg})") from None
+    from yolo.safe_json import load_json
+
+    results = load_json(path)
     if not isinstance(results, list):
         raise ValueError(f"{path}: expected a list of {{image_id, category_id, bbox, score}}")
     position = {image: k for k, image in enumerate(images)}

@@ -9,13 +9,13 @@ the spec's ``names`` when given, else the categories sorted by id.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from yolo.data.formats.coco_schema import check_coco_structure
 from yolo.data.records import DataError, ImageRecord, Problems, check_box, inside_root
 from yolo.data.spec import DatasetSpec
+from yolo.safe_json import load_json
 
 
 def load_coco_json(path: Path, *, need_sizes: bool = True) -> dict[str, Any]:
@@ -23,12 +23,7 @@ def load_coco_json(path: Path, *, need_sizes: bool = True) -> dict[str, Any]:
     every image's width and height, ground truth for ``yct score`` does not."""
     if not path.is_file():
         raise DataError(f"COCO annotation file not found: {path}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}:{exc.lineno}: malformed json ({exc.msg})") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    data = load_json(path, DataError)
     check_coco_structure(data, path, need_sizes=need_sizes)
     return dict(data)
 
