@@ -143,7 +143,8 @@ def trained_row(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
                      "--img-size", str(args.train_size), "--epochs", str(args.finetune_epochs),
                      "--batch", "16", "--accumulate", "1", "--cache", "--hyp", str(args.hyp),
                      "--target-macs", str(args.target), "--criterion", args.criterion,
-                     "--steps", str(args.steps), "--out", str(pruned_dir), "--quiet"])  # fmt: skip
+                     "--round-to", str(args.round_to), "--steps", str(args.steps),
+                     "--out", str(pruned_dir), "--quiet"])  # fmt: skip
     dense = load_checkpoint(args.dense)
     pruned = load_checkpoint(pruned_dir / "ticket.pt")
     files: dict[str, dict[int, Path]] = {"dense": {}, "pruned": {}, "int8": {}}
@@ -158,7 +159,8 @@ def trained_row(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         int8 = [YCT, "export", str(pruned_dir / "ticket.pt"), str(path), "--format", "onnx",
                 "--img-size", str(size), "--int8", "--calib", str(args.data),
                 "--calib-images", str(args.calib_images),
-                "--calib-method", args.calib_method]  # fmt: skip
+                "--calib-method", args.calib_method,
+                "--int8-activations", args.int8_activations]  # fmt: skip
         commands[f"int8_{size}"] = run(int8)
         files["int8"][size] = path
     maps = {
@@ -192,7 +194,7 @@ def latency_only_row(name: str, args: argparse.Namespace, folder: Path) -> dict[
     """An architecture without a trained parent: pruned by the same rule, timed only."""
     dense = create_model(name, num_classes=10, width=args.also_width).eval()
     pruned = prune_filters(dense, target=args.target, criterion=args.criterion,
-                           img_size=args.latency_size).model  # fmt: skip
+                           round_to=args.round_to, img_size=args.latency_size).model  # fmt: skip
     size = args.latency_size
     onnx = {}
     for key, model in (("dense", dense), ("pruned", pruned)):
@@ -217,6 +219,9 @@ def main() -> None:
     parser.add_argument("--latency-size", type=int, default=416)
     parser.add_argument("--target", type=float, default=0.35, help="MACs share kept")
     parser.add_argument("--criterion", default="l1")
+    parser.add_argument("--round-to", type=int, default=8,
+                        help="kept channels: a multiple of this (16 suits AVX-512)")  # fmt: skip
+    parser.add_argument("--int8-activations", default="int8", choices=("int8", "uint8"))
     parser.add_argument("--steps", type=int, default=1)
     parser.add_argument("--finetune-epochs", type=int, default=20)
     parser.add_argument("--calib-images", type=int, default=64)
@@ -243,8 +248,10 @@ def main() -> None:
     write_results(args.out, command.strip(), {
         "threads": args.threads, "latency_size": args.latency_size,
         "train_size": args.train_size, "pairs": args.pairs, "target_macs": args.target,
-        "criterion": args.criterion, "finetune_epochs": args.finetune_epochs,
-        "calibration": {"images": args.calib_images, "method": args.calib_method},
+        "criterion": args.criterion, "round_to": args.round_to,
+        "finetune_epochs": args.finetune_epochs,
+        "calibration": {"images": args.calib_images, "method": args.calib_method,
+                        "activations": args.int8_activations},
         "models": rows, "wall_seconds": round(time.perf_counter() - start, 1),
     })  # fmt: skip
     print(json.dumps(rows, indent=1))

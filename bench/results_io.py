@@ -13,11 +13,28 @@ from typing import Any
 
 import torch
 
+# the CPU features that decide how fast INT8 and fp32 kernels run (ORT picks its kernels by
+# them: VNNI is what makes INT8 convolutions pay; AVX-512 blocks channels by 16, AVX2 by 8)
+CPU_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def cpu() -> dict[str, object]:
+    """The CPU's model name and which of :data:`CPU_FEATURES` it has (Linux; else empty)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return {}
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    flags = {name.strip(): value.split() for name, value in fields.items()}.get("flags", [])
+    model = next((v.strip() for k, v in fields.items() if k.strip() == "model name"), None)
+    return {"model": model, "features": [f for f in CPU_FEATURES if f in flags]}
+
 
 def machine() -> dict[str, object]:
     return {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "cpu": cpu(),
         "cpu_count": os.cpu_count(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),

@@ -52,6 +52,9 @@ def test_bench_script_smoke(script: str, tmp_path) -> None:
         assert not (tmp_path / "bench").exists()
         return
     assert {"command", "date", "machine", *keys} <= set(payload)
+    # the CPU's kernels decide INT8's and fp32's speed: its features travel with the figures
+    features = payload["machine"]["cpu"].get("features", [])
+    assert set(features) <= {"avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8"}
     if script == "real_speed.py":  # the keys the issue asks for, per model
         trained = payload["models"][0]
         assert {"ort_speedup_pruned", "map50_drop_pruned", "ort_speedup_int8_over_pruned",

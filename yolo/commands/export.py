@@ -37,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calib-method", default="minmax",
                         choices=("minmax", "entropy", "percentile"),
                         help="--int8: ONNX Runtime's calibrator")  # fmt: skip
+    parser.add_argument("--int8-activations", default="int8", choices=("int8", "uint8"),
+                        help="--int8: signed activations (S8S8, fastest on AVX2) or unsigned "
+                        "(U8S8, ORT's native kernels on CPUs with VNNI)")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,10 +76,12 @@ def run(args: argparse.Namespace) -> int:
             export_model(model, float_onnx, "onnx", img_size=img_size,
                          metadata=checkpoint.metadata)  # fmt: skip
             quantize_int8(float_onnx, args.out, data=args.calib, img_size=img_size,
-                          images=args.calib_images, calibrator=args.calib_method)  # fmt: skip
+                          images=args.calib_images, calibrator=args.calib_method,
+                          activations=args.int8_activations)  # fmt: skip
             write_metadata(args.out, {**read_metadata(float_onnx), "int8": True,
                                       "calibration": args.calib_method,
-                                      "calibration_images": args.calib_images})  # fmt: skip
+                                      "calibration_images": args.calib_images,
+                                      "activations": args.int8_activations})  # fmt: skip
         size = args.out.stat().st_size
         print(f"wrote {args.out} (onnx int8, {size / 2**20:.3f} MB)")
         return 0

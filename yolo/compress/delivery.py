@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from yolo.compress.export import export_model
-from yolo.compress.quantize import CALIBRATORS, quantize_int8
+from yolo.compress.quantize import ACTIVATION_TYPES, CALIBRATORS, quantize_int8
 from yolo.data.spec import load_spec
 from yolo.engine import validation_loader
 from yolo.evaluation import evaluate
@@ -46,6 +46,9 @@ class ExportConfig:
                                domain=AT_LEAST_ONE)  # fmt: skip
     calib_method: str = option("minmax", "int8: ONNX Runtime's calibrator",
                                domain=OneOf(CALIBRATORS))  # fmt: skip
+    int8_activations: str = option("int8", "int8: signed activations (S8S8, fastest on "
+                                   "AVX2) or unsigned (U8S8, for CPUs with VNNI)",
+                                   domain=OneOf(ACTIVATION_TYPES))  # fmt: skip
     int8_max_drop: float = option(0.05, "int8: the largest mAP50 loss against the float "
                                   "model that is not a collapse", domain=UNIT)  # fmt: skip
 
@@ -73,7 +76,8 @@ def deliver(checkpoint: str | Path, out: str | Path, config: ExportConfig, train
         return {"onnx_mb": size / 1e6}
     int8_path = quantize_int8(float_path, out / INT8_FILE, data=train.data,
                               img_size=train.img_size, images=config.calib_images,
-                              calibrator=config.calib_method)  # fmt: skip
+                              calibrator=config.calib_method,
+                              activations=config.int8_activations)  # fmt: skip
     loader = validation_loader(train, load_spec(train.data))
     int8_map50 = evaluate(OnnxDetector(int8_path, threads=latency_threads), loader,
                           metric=train.metric, progress=False).result.map50  # fmt: skip

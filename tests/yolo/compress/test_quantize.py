@@ -105,3 +105,27 @@ def test_bad_int8_and_onnx_input_gets_one_line(checkpoint, demo_spec, tmp_path, 
     assert main(["evaluate", str(tmp_path / "none.onnx"), "--data", str(demo_spec)]) == 2
     err = capsys.readouterr().err.strip()
     assert "ONNX model not found" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("activations", "zero_point_type"),
+    [("int8", onnx.TensorProto.INT8), ("uint8", onnx.TensorProto.UINT8)],
+)
+def test_activations_are_signed_or_unsigned_as_asked(checkpoint, demo_spec, tmp_path,
+                                                     activations, zero_point_type) -> None:  # fmt: skip
+    """S8S8 (AVX2's faster) or U8S8 (ORT's native kernels with VNNI); weights stay INT8."""
+    path, _, _ = checkpoint
+    out = tmp_path / "int8.onnx"
+    assert main(["export", str(path), str(out), "--format", "onnx", "--img-size", "64",
+                 "--int8", "--calib", str(demo_spec), "--calib-images", "2",
+                 "--int8-activations", activations]) == 0  # fmt: skip
+    model = onnx.load(str(out))
+    types = {t.name: t.data_type for t in model.graph.initializer}
+    first = next(n for n in model.graph.node if n.op_type == "QuantizeLinear"
+                 and n.input[0] == model.graph.input[0].name)  # fmt: skip
+    assert types[first.input[2]] == zero_point_type  # the image's quantization
+    stored = [types[n.input[0]] for n in model.graph.node  # weights (int8) and biases (int32)
+              if n.op_type == "DequantizeLinear" and n.input[0] in types]  # fmt: skip
+    assert onnx.TensorProto.INT8 in stored
+    assert set(stored) <= {onnx.TensorProto.INT8, onnx.TensorProto.INT32}
+    assert read_metadata(out)["activations"] == activations
