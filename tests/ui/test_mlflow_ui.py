@@ -3,7 +3,7 @@
 A small real study (``yct tune``: LTH and CS, 4 trials) writes a SQLite store; ``mlflow ui``
 serves it on a free port; Chromium (Debian's, driven by Selenium) checks what a user comparing
 fronts sees: the study's parent run with its trials and the baseline under it by readable
-names, ``tags.pareto = 'true'`` showing exactly the front, the parent's ``front.png`` and
+names and the data they used, ``tags.pareto = 'true'`` showing exactly the front, the parent's ``front.png`` and
 ``front.html`` rendered (the page's points answer a hover with the trial), a trial's logged
 model. Screenshots go to ``$YCT_UI_SHOTS`` (``make ui-check``: ``bench/results/ui/``), else
 the test's folder. Without Chromium the test is skipped and says how to install it.
@@ -74,6 +74,9 @@ def test_comparing_fronts_in_the_mlflow_ui(study_store) -> None:
                             "button[data-component-id*='runnamecellrenderer']").click()  # fmt: skip
         names = [r.info.run_name for r in trials] + ["baseline-yolov3-tiny"]
         wait_for(driver, lambda d: all(n in body_text(d) for n in names), "the nested runs")
+        # the data each run used, in the runs table's Dataset column
+        dataset = trials[0].inputs.dataset_inputs[0].dataset.name
+        wait_for(driver, lambda d: f"{dataset} (" in body_text(d), "the runs' dataset")
         driver.save_screenshot(str(shots / "1_study_runs.png"))
         for trial in trials:  # readable: method, what it drew, the trial id
             name = trial.info.run_name
