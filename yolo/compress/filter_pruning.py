@@ -9,9 +9,14 @@ than narrow ones; BN gammas are compared raw, as network slimming does). *Local*
 the same share of every group, the largest share that meets the target. Either stops at the
 first plan whose MACs are at most ``target`` times the dense model's.
 
+Besides the conv channels, the channels inside a block are units too
+(:mod:`yolo.compress.inner_groups`: a ``[mobile]`` block's hidden channels, a ``[PEP]``'s
+projection channels), each block its own group, ranked and chunked the same way.
+
 How: the chosen units' filters, biases and BN gamma/beta are zeroed, which makes their
 channels exactly 0 (the *masked* model), then :func:`~yolo.compress.compact.compact`
-removes them and checks that the smaller model computes what the masked one does.
+removes the conv channels and :func:`~yolo.compress.inner_groups.remove_inner` the inner
+ones, and the smaller model is checked to compute what the masked one does.
 
 Why the project's own cfg-level graph and not Torch-Pruning's: the deliverable is a darknet
 cfg plus weights that every command loads, and the cfg graph already knows routes'
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -30,6 +36,14 @@ import torch
 
 from yolo.compress.channel_groups import LayerGroup, Unprunable, layer_groups, unit_scores
 from yolo.compress.compact import compact
+from yolo.compress.inner_groups import (
+    InnerGroup,
+    InnerMacs,
+    inner_groups,
+    inner_scores,
+    remove_inner,
+    zero_inner,
+)
 from yolo.config import Cfg, ConvBlock
 from yolo.layers import ConvBNAct
 from yolo.metrics.profile import count_macs
@@ -37,6 +51,7 @@ from yolo.model import Darknet
 from yolo.topology import infer_shapes
 
 SCOPES = ("global", "local")
+Group = LayerGroup | InnerGroup
 
 
 @dataclass(frozen=True)
@@ -53,8 +68,38 @@ class PruneResult:
     model: Darknet
     masked: Darknet  # the same model before compaction: the chosen channels zeroed
     plan: PrunePlan
-    groups: tuple[LayerGroup, ...]
+    groups: tuple[Group, ...]
     unprunable: tuple[Unprunable, ...]
+
+
+def pruning_groups(model: Darknet, *, ignored_layers: tuple[int, ...] = (), criterion: str,
+                   round_to: int) -> tuple[list[Group], list[Unprunable]]:  # fmt: skip
+    """Every group structured pruning can shrink (conv channels through routes and
+    shortcuts, then the channels inside blocks), and what stays, with why."""
+    layers, refused = layer_groups(model, ignored_layers=ignored_layers,
+                                   need_batch_norm=criterion == "bn_gamma")  # fmt: skip
+    inner, kept = inner_groups(model, ignored_layers=ignored_layers, round_to=round_to)
+    return [*layers, *inner], sorted([*refused, *kept], key=lambda u: u.blocks)
+
+
+def allowed_widths(group: Group, round_to: int) -> list[int]:
+    """The widths ``group`` may be pruned to, widest (its own) first."""
+    if isinstance(group, InnerGroup):
+        step = group.multiple
+        lower = range((group.width - 1) // step * step, step - 1, -step)
+        return [group.width, *(w for w in lower if group.allowed(w))]
+    if group.width <= round_to:
+        return [group.width]
+    lower = range((group.width - 1) // round_to * round_to, round_to - 1, -round_to)
+    return [group.width, *lower]
+
+
+def _nearest_width(group: Group, share: float, round_to: int) -> int:
+    """The width ``group`` keeps at ``share`` (local scope)."""
+    if isinstance(group, LayerGroup):
+        return kept_width(group.width, share, round_to)
+    widths = allowed_widths(group, round_to)
+    return min(widths, key=lambda w: (abs(w - share * group.width), -w))
 
 
 def kept_width(width: int, share: float, round_to: int) -> int:
@@ -65,14 +110,6 @@ def kept_width(width: int, share: float, round_to: int) -> int:
     return min(width, max(round_to, round(share * width / round_to) * round_to))
 
 
-def _next_width(width: int, kept: int, round_to: int) -> int | None:
-    """The next smaller allowed width below ``kept``, or None where the group cannot shrink."""
-    if width <= round_to:
-        return None
-    lower = (kept - 1) // round_to * round_to
-    return lower if lower >= round_to else None
-
-
 class MacModel:
     """MACs of the model with its groups at given widths, from shapes alone (no tensors).
 
@@ -81,12 +118,13 @@ class MacModel:
     once from :func:`count_macs` on the model itself.
     """
 
-    def __init__(self, model: Darknet, groups: list[LayerGroup], img_size: int) -> None:
+    def __init__(self, model: Darknet, groups: Sequence[Group], img_size: int) -> None:
         self.cfg: Cfg = model.cfg
         self.groups = groups
         self.img_size = img_size
         self.dense = count_macs(model, img_size).dense
         self.rest = self.dense - self._conv_macs(self.cfg)
+        self.inner = InnerMacs(model, img_size)
 
     def _conv_macs(self, cfg: Cfg) -> int:
         total = 0
@@ -99,7 +137,12 @@ class MacModel:
 
     def macs(self, kept_counts: list[int]) -> int:
         removed: dict[int, int] = {}
+        inner = 0
         for group, kept in zip(self.groups, kept_counts):
+            if isinstance(group, InnerGroup):  # a block of its own: its cost at that width
+                if kept != group.width:
+                    inner += self.inner.cost(group, kept) - self.inner.cost(group, group.width)
+                continue
             for unit in group.units[kept:]:  # only the count matters here
                 for index, _ in unit:
                     removed[index] = removed.get(index, 0) + 1
@@ -107,7 +150,7 @@ class MacModel:
         for index, count in removed.items():
             conv = cast(ConvBlock, blocks[index])
             blocks[index] = dataclasses.replace(conv, filters=conv.filters - count)
-        return self.rest + self._conv_macs(self.cfg.replace_blocks(blocks))
+        return self.rest + inner + self._conv_macs(self.cfg.replace_blocks(blocks))
 
 
 def unreachable(target: float, floor: float, round_to: int) -> str:
@@ -118,16 +161,22 @@ def unreachable(target: float, floor: float, round_to: int) -> str:
             f"MACs; the smallest target that works is {smallest:.3f}")  # fmt: skip
 
 
-def narrowest_share(model: Darknet, groups: list[LayerGroup], round_to: int,
+def narrowest_share(model: Darknet, groups: Sequence[Group], round_to: int,
                     img_size: int) -> float:  # fmt: skip
     """The smallest MACs share pruning can reach: every group at its narrowest width."""
     macs = MacModel(model, groups, img_size)
-    return macs.macs([kept_width(g.width, 0.0, round_to) for g in groups]) / macs.dense
+    return macs.macs([allowed_widths(g, round_to)[-1] for g in groups]) / macs.dense
+
+
+def _scores(model: Darknet, group: Group, criterion: str) -> torch.Tensor:
+    if isinstance(group, InnerGroup):
+        return inner_scores(model, group, criterion)
+    return unit_scores(model, group, criterion)
 
 
 def plan_pruning(
     model: Darknet,
-    groups: list[LayerGroup],
+    groups: list[Group],
     *,
     target: float,
     criterion: str,
@@ -144,9 +193,10 @@ def plan_pruning(
         raise ValueError(f"scope must be one of {', '.join(SCOPES)}, got '{scope}'")
     macs = MacModel(model, groups, img_size)
     budget = target * macs.dense
-    scores = [unit_scores(model, g, criterion) for g in groups]
+    scores = [_scores(model, g, criterion) for g in groups]
     order = [torch.argsort(s, descending=True, stable=True).tolist() for s in scores]
-    floor = macs.macs([kept_width(g.width, 0.0, round_to) for g in groups])
+    widths = [allowed_widths(g, round_to) for g in groups]
+    floor = macs.macs([w[-1] for w in widths])
     if floor > budget:
         raise ValueError(unreachable(target, floor / macs.dense, round_to))
 
@@ -158,9 +208,9 @@ def plan_pruning(
         low, high = 0.0, 1.0
         for _ in range(40):
             share = (low + high) / 2
-            counts = [kept_width(g.width, share, round_to) for g in groups]
+            counts = [_nearest_width(g, share, round_to) for g in groups]
             low, high = (share, high) if macs.macs(counts) <= budget else (low, share)
-        return counts_to_plan([kept_width(g.width, low, round_to) for g in groups])
+        return counts_to_plan([_nearest_width(g, low, round_to) for g in groups])
 
     normalised = [s / s.mean().clamp_min(1e-12) if criterion != "bn_gamma" else s
                   for s in scores]  # fmt: skip
@@ -170,7 +220,7 @@ def plan_pruning(
     while current > budget:
         best, best_cost = -1, math.inf
         for k, group in enumerate(groups):
-            lower = _next_width(group.width, counts[k], round_to)
+            lower = next((w for w in widths[k] if w < counts[k]), None)
             if lower is None:
                 continue
             removed = group.width - counts[k], group.width - lower
@@ -179,19 +229,22 @@ def plan_pruning(
             if cost < best_cost:
                 best, best_cost = k, cost
         assert best >= 0, "the floor check above guarantees a chunk is left"
-        counts[best] = cast(int, _next_width(groups[best].width, counts[best], round_to))
+        counts[best] = next(w for w in widths[best] if w < counts[best])
         current = macs.macs(counts)
     return counts_to_plan(counts)
 
 
 @torch.no_grad()
-def masked_copy(model: Darknet, groups: list[LayerGroup], plan: PrunePlan) -> Darknet:
+def masked_copy(model: Darknet, groups: list[Group], plan: PrunePlan) -> Darknet:
     """A copy of ``model`` whose removed units' channels are exactly 0: filter, bias, BN
     gamma and beta zeroed (BN's running statistics then no longer matter)."""
     masked = Darknet(model.cfg)
     masked.load_state_dict(model.state_dict())
     masked.eval()
     for group, kept in zip(groups, plan.kept):
+        if isinstance(group, InnerGroup):
+            zero_inner(masked, group, kept)
+            continue
         keep = set(kept)
         for u, unit in enumerate(group.units):
             if u in keep:
@@ -223,12 +276,16 @@ def prune_filters(
     not compute what the masked one does (to 1e-4).
     """
     model = model.eval()
-    groups, unprunable = layer_groups(model, ignored_layers=ignored_layers,
-                                      need_batch_norm=criterion == "bn_gamma")  # fmt: skip
+    groups, unprunable = pruning_groups(model, ignored_layers=ignored_layers,
+                                        criterion=criterion, round_to=round_to)  # fmt: skip
     plan = plan_pruning(model, groups, target=target, criterion=criterion, scope=scope,
                         round_to=round_to, img_size=img_size)  # fmt: skip
     masked = masked_copy(model, groups, plan)
     smaller = compact(masked)
+    inner = [(g, kept) for g, kept in zip(groups, plan.kept) if isinstance(g, InnerGroup)]
+    if inner:
+        smaller = remove_inner(smaller, [g for g, _ in inner], [k for _, k in inner])
+        _check_same(masked, smaller)
     expected = _widths_after(model, groups, plan)
     for index, width in expected.items():
         got = cast(ConvBNAct, smaller.blocks[index]).conv.out_channels
@@ -237,9 +294,27 @@ def prune_filters(
     return PruneResult(smaller, masked, plan, tuple(groups), tuple(unprunable))
 
 
-def _widths_after(model: Darknet, groups: list[LayerGroup], plan: PrunePlan) -> dict[int, int]:
+@torch.no_grad()
+def _check_same(masked: Darknet, smaller: Darknet, size: int = 64, atol: float = 1e-4) -> None:
+    """The smaller model computes what the masked one does (on a random input): the raw
+    head maps, which stay finite where decoding a barely trained model's may overflow, to
+    ``atol`` relative to their largest value (float sums in another order differ by that)."""
+    x = torch.rand(1, masked.cfg.net.channels, size, size)
+    device = next(masked.parameters()).device
+    theirs = [m.cpu() for m in masked.eval()(x.to(device), decode=False)]
+    ours = smaller.eval()(x, decode=False)
+    scale = max(1.0, max(m.abs().max().item() for m in theirs))
+    difference = max((a - b).abs().max().item() for a, b in zip(theirs, ours))
+    if not difference <= atol * scale:
+        raise ValueError(f"removing inner channels changed the outputs by {difference:.2e} "
+                         f"(largest output {scale:.3g})")  # fmt: skip
+
+
+def _widths_after(model: Darknet, groups: list[Group], plan: PrunePlan) -> dict[int, int]:
     widths: dict[int, int] = {}
     for group, kept in zip(groups, plan.kept):
+        if isinstance(group, InnerGroup):
+            continue
         for block in group.blocks:
             widths.setdefault(block, cast(ConvBNAct, model.blocks[block]).conv.out_channels)
         for u, unit in enumerate(group.units):

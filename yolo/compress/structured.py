@@ -26,8 +26,14 @@ import torch
 from torch import nn
 
 from yolo.callbacks import Callback, Step
-from yolo.compress.channel_groups import CRITERIA, layer_groups
-from yolo.compress.filter_pruning import SCOPES, narrowest_share, prune_filters, unreachable
+from yolo.compress.channel_groups import CRITERIA
+from yolo.compress.filter_pruning import (
+    SCOPES,
+    narrowest_share,
+    prune_filters,
+    pruning_groups,
+    unreachable,
+)
 from yolo.compress.lth import TICKET, RoundTag, round_summary
 from yolo.compress.method import Method
 from yolo.engine import Trainer
@@ -164,7 +170,8 @@ def _reachable_floor(model: str, weights: str | None, data: str, width: float, i
     train = TrainConfig(model=model, weights=weights, data=data, out="", width=width,
                         img_size=img_size)  # fmt: skip
     dense = build_model(train, None, list(load_spec(data).names)).eval()
-    groups, _ = layer_groups(dense, ignored_layers=ignored, need_batch_norm=criterion == "bn_gamma")
+    groups, _ = pruning_groups(dense, ignored_layers=ignored, criterion=criterion,
+                               round_to=round_to)  # fmt: skip
     return narrowest_share(dense, groups, round_to, img_size)
 
 

@@ -122,6 +122,16 @@ def count_macs(model: nn.Module, img_size: int, *, channels: int = 3) -> MacCoun
     Raises TypeError for a leaf module that holds weights but has no rule, so new layer
     types cannot be silently counted as free.
     """
+    return _count(model, (1, channels, img_size, img_size))
+
+
+def module_macs(module: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """Dense MACs of any module (one block, say) on an input of ``input_shape``, by the same
+    rules; a module on the ``meta`` device is counted from shapes alone."""
+    return _count(module, input_shape).dense
+
+
+def _count(model: nn.Module, input_shape: tuple[int, ...]) -> MacCount:
     totals = [0, 0]
     handles = []
 
@@ -142,7 +152,7 @@ def count_macs(model: nn.Module, img_size: int, *, channels: int = 3) -> MacCoun
     try:
         device = next(model.parameters()).device
         with torch.no_grad():
-            model(torch.zeros(1, channels, img_size, img_size, device=device))
+            model(torch.zeros(input_shape, device=device))
     finally:
         model.train(was_training)
         for handle in handles:

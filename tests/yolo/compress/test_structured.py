@@ -10,7 +10,9 @@ import torch
 
 from yct.cli import main
 from yolo.compress.channel_groups import layer_groups
+from yolo.compress.export import export_model
 from yolo.compress.filter_pruning import kept_width, plan_pruning, prune_filters
+from yolo.compress.inner_groups import inner_groups, inner_scores, remove_inner
 from yolo.compress.registry import get_method
 from yolo.compress.structured import SlimmingPenalty
 from yolo.compress.trial import build_trial
@@ -18,6 +20,7 @@ from yolo.config import ConvBlock, parse_cfg
 from yolo.io import load_checkpoint, save_checkpoint
 from yolo.metrics.profile import count_macs
 from yolo.model import Darknet
+from yolo.onnx_runtime import OnnxDetector
 from yolo.zoo import create_model
 
 
@@ -34,8 +37,15 @@ def _trained_looking(model: Darknet) -> Darknet:
     return model.eval()
 
 
-@pytest.mark.parametrize(("name", "width"), [("yolov3-tiny", 1.0), ("yolov3", 0.5)])
-def test_half_the_macs_for_real_and_the_same_outputs_as_the_masked_model(name, width) -> None:
+ZOO_WIDTHS = [("yolov3-tiny", 1.0), ("yolov3", 0.5), ("yolo-nano", 1.0), ("yolo-nano-leaky", 1.0),
+              ("yolov3-mobile", 1.0), ("yolov3-mobile-leaky", 1.0)]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "width"), ZOO_WIDTHS)
+def test_half_the_macs_for_real_and_the_same_outputs_as_the_masked_model(name, width,
+                                                                        tmp_path) -> None:  # fmt: skip
+    """Every zoo model, Nano's PEP and Mobile's inverted bottlenecks included, to half its
+    MACs; the smaller model computes what the masked one does, exports and loads back."""
     model = _trained_looking(create_model(name, num_classes=3, width=width))
     result = prune_filters(model, target=0.5, criterion="l1", img_size=96)
     dense, pruned = count_macs(model, 96).dense, count_macs(result.model, 96).dense
@@ -45,10 +55,55 @@ def test_half_the_macs_for_real_and_the_same_outputs_as_the_masked_model(name, w
         assert (result.masked(x) - result.model(x)).abs().max().item() < 1e-4
         assert (model(x) - result.model(x)).abs().max().item() > 1e-3  # it did prune
     for index, block in enumerate(result.model.cfg.blocks):  # multiples of 8, or untouched
+        before = model.cfg.blocks[index]
         if isinstance(block, ConvBlock):
-            before = model.cfg.blocks[index]
             assert isinstance(before, ConvBlock)
             assert block.filters == before.filters or block.filters % 8 == 0
+    # a genuinely smaller model: its own cfg text, read back, and an ONNX graph that runs
+    again = Darknet(parse_cfg(result.model.cfg_text))
+    again.load_state_dict(result.model.state_dict())
+    export_model(result.model, tmp_path / "pruned.onnx", "onnx", img_size=96)
+    with torch.no_grad():
+        expected = result.model.eval()(x)
+        assert (again.eval()(x) - expected).abs().max().item() == 0
+    assert (OnnxDetector(tmp_path / "pruned.onnx")(x) - expected).abs().max().item() < 1e-3
+
+
+def test_inner_channels_of_mobile_and_pep_blocks_are_groups_of_their_own() -> None:
+    mobile = create_model("yolov3-mobile", num_classes=3)
+    groups, refused = inner_groups(mobile)
+    first = groups[0]  # block 2: 8 in, expansion 4 -> 32 hidden channels
+    assert (first.block, first.kind, first.width, first.forbidden) == (2, "mobile", 32, 8)
+    # widths the cfg can write: multiples of 8, never the input's (no expansion then)
+    assert [w for w in range(1, 33) if first.allowed(w)] == [16, 24, 32]
+    assert [(r.blocks, r.reason) for r in refused] == [
+        ((1,), "no expansion: its hidden channels are its input's")
+    ]
+    nano = create_model("yolo-nano", num_classes=3)
+    groups, refused = inner_groups(nano)
+    assert not refused and {g.kind for g in groups} == {"pep"}
+    pep = groups[0]
+    block = nano.cfg.blocks[pep.block]
+    assert pep.width == block.x and len(pep.pairs) == block.x
+    assert sorted(a for a, _ in pep.pairs) == list(range(block.x))  # each channel once
+    assert sorted(b for _, b in pep.pairs) == list(range(block.x))
+
+
+def test_a_pruned_mobile_block_keeps_its_strongest_hidden_and_squeeze_excite_units() -> None:
+    model = _trained_looking(create_model("yolov3-mobile", num_classes=3))
+    block = next(i for i, m in enumerate(model.blocks)  # one with expansion and SE
+                 if getattr(m, "se", None) is not None and m.expand is not None)  # fmt: skip
+    (group,) = [g for g in inner_groups(model)[0] if g.block == block]
+    scores = inner_scores(model, group, "l1")
+    kept = tuple(sorted(torch.argsort(scores, descending=True)[: group.width // 2].tolist()))
+    smaller = remove_inner(model, [group], [kept])
+    narrowed = smaller.cfg.blocks[block]
+    before = model.blocks[block]
+    after = smaller.blocks[block]
+    assert after.depthwise.conv.out_channels == group.width // 2
+    assert narrowed.expansion_ratio * smaller.shapes[block].in_channels == group.width // 2
+    assert torch.equal(after.expand.conv.weight, before.expand.conv.weight[list(kept)])
+    assert after.se.fc1.out_features == max(8, round(group.width // 2 // 4 / 8) * 8)
 
 
 def test_a_residual_stream_is_one_group_and_a_routed_conv_its_own(tmp_path) -> None:
