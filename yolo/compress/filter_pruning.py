@@ -42,6 +42,7 @@ from yolo.compress.inner_groups import (
     inner_groups,
     inner_scores,
     remove_inner,
+    zero_filters,
     zero_inner,
 )
 from yolo.config import Cfg, ConvBlock
@@ -250,13 +251,7 @@ def masked_copy(model: Darknet, groups: list[Group], plan: PrunePlan) -> Darknet
             if u in keep:
                 continue
             for block, channel in unit:
-                module = cast(ConvBNAct, masked.blocks[block])
-                module.conv.weight[channel] = 0
-                if module.conv.bias is not None:
-                    module.conv.bias[channel] = 0
-                if module.bn is not None:
-                    module.bn.weight[channel] = 0
-                    module.bn.bias[channel] = 0
+                zero_filters(cast(ConvBNAct, masked.blocks[block]), [channel])
     return masked
 
 

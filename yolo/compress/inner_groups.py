@@ -135,7 +135,9 @@ def _channels(group: InnerGroup, units: list[int]) -> tuple[list[int], list[int]
     return [group.pairs[u][0] for u in units], [group.pairs[u][1] for u in units]
 
 
-def _zero_filters(unit: ConvBNAct, channels: list[int]) -> None:
+def zero_filters(unit: ConvBNAct, channels: list[int]) -> None:
+    """Make output ``channels`` of a conv(+BN) exactly 0 before its activation: filter,
+    bias, BN gamma and beta zeroed (BN's running statistics then no longer matter)."""
     unit.conv.weight[channels] = 0
     if unit.conv.bias is not None:
         unit.conv.bias[channels] = 0
@@ -162,8 +164,8 @@ def zero_inner(model: Darknet, group: InnerGroup, kept: tuple[int, ...]) -> None
     module = model.blocks[group.block]
     if isinstance(module, MobileBottleneck):
         assert module.expand is not None
-        _zero_filters(module.expand, first)
-        _zero_filters(module.depthwise, first)
+        zero_filters(module.expand, first)
+        zero_filters(module.depthwise, first)
         if module.se is not None:
             gone = sorted(set(range(module.se.fc1.out_features))
                           - set(_se_kept(module, len(kept))))  # fmt: skip
@@ -171,9 +173,9 @@ def zero_inner(model: Darknet, group: InnerGroup, kept: tuple[int, ...]) -> None
             module.se.fc1.bias[gone] = 0
         return
     assert isinstance(module, PEP)
-    _zero_filters(module.project_in, first)
-    _zero_filters(module.block.expand, second)
-    _zero_filters(module.block.depthwise, second)
+    zero_filters(module.project_in, first)
+    zero_filters(module.block.expand, second)
+    zero_filters(module.block.depthwise, second)
 
 
 def _narrowed(block: Block, shape_in: int, width: int) -> Block:
