@@ -1,4 +1,5 @@
-"""The seed's results table from trials: model, method, mAP, params, MACs, storage.
+"""The seed's results table from trials: model, method, mAP, params, MACs, storage, and the
+measured latency where the trials report one (a study that optimises latency shows it).
 
 Trials that share a configuration (every parameter but the seed) are one row with
 mean ± std, as the seed reported repeated runs.
@@ -17,6 +18,14 @@ from yolo.metrics import names as m
 
 COLUMNS = ((m.MAP50, "mAP50", "{:.3f}"), (m.PARAMS, "params", "{:,.0f}"),
            (m.MACS, "MACs", "{:,.0f}"), (m.STORAGE_MB, "storage MB", "{:.2f}"))  # fmt: skip
+# shown where any trial measured it
+OPTIONAL_COLUMNS = ((m.LATENCY_MS, "latency ms", "{:.2f}"),)
+
+
+def _columns(rows: Sequence[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    shown = [c for c in OPTIONAL_COLUMNS if any(r.get(c[0]) is not None for r in rows)]
+    return [*COLUMNS, *shown]
+
 
 if TYPE_CHECKING:
     from trainables.records import TrialRecord
@@ -70,7 +79,7 @@ def group_rows(trials: Sequence[TrialRecord], *, on_front: Iterable[bool] | None
             "pareto": any(flag for _, flag in pairs),
             "config": ", ".join(f"{k}={_short(str(v))}" for k, v in params),
         }
-        for column, _, _ in COLUMNS:
+        for column, _, _ in (*COLUMNS, *OPTIONAL_COLUMNS):
             values = [t["metrics"][column] for t in members if column in t["metrics"]]
             row[column] = (float(np.mean(values)), float(np.std(values))) if values else None
         rows.append(row)
@@ -85,10 +94,11 @@ def _cell(value: tuple[float, float] | None, fmt: str, runs: int) -> str:
 
 
 def markdown(rows: Sequence[dict[str, Any]]) -> str:
+    columns = _columns(rows)
     head = [
         "model",
         "method",
-        *[title for _, title, _ in COLUMNS],
+        *[title for _, title, _ in columns],
         "runs",
         "front",
         "configuration",
@@ -96,19 +106,20 @@ def markdown(rows: Sequence[dict[str, Any]]) -> str:
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [r["model"], r["method"], *[_cell(r[k], f, r["runs"]) for k, _, f in COLUMNS],
+        cells = [r["model"], r["method"], *[_cell(r[k], f, r["runs"]) for k, _, f in columns],
                  str(r["runs"]), "✓" if r["pareto"] else "", r["config"], r["trials"]]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> None:
+    columns = _columns(rows)
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
-        metric_columns = [f"{k}{suffix}" for k, _, _ in COLUMNS for suffix in ("", "_std")]
+        metric_columns = [f"{k}{suffix}" for k, _, _ in columns for suffix in ("", "_std")]
         writer.writerow(["model", "method", *metric_columns, "runs", "pareto", "configuration",
                          "trials"])  # fmt: skip
         for r in rows:
-            values = [v for k, _, _ in COLUMNS for v in (r[k] or (None, None))]
+            values = [v for k, _, _ in columns for v in (r[k] or (None, None))]
             writer.writerow([r["model"], r["method"], *values, r["runs"], r["pareto"], r["config"],
                              r["trials"]])  # fmt: skip

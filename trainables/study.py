@@ -98,7 +98,10 @@ def start_of(space: SearchSpace, data: str | None) -> dict[str, float]:
     trial = build_trial(method, {"model": space.model, "data": data or space.data, **own},
                         out="<start>", where=space.source)  # fmt: skip
     try:
-        return starting_point(trial.train, latency_runs=trial.costs.latency_runs)
+        costs = trial.costs
+        return starting_point(trial.train, latency_runs=costs.latency_runs,
+                              latency_runtime=costs.latency_runtime,
+                              latency_threads=costs.latency_threads)  # fmt: skip
     except ValueError as exc:  # e.g. a model too large for the machine: before Ray starts
         raise SpaceError(f"{space.source}: fixed: the starting model: {exc}") from None
 

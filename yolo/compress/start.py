@@ -18,9 +18,11 @@ from yolo.resources import check_fits
 from yolo.train_config import TrainConfig
 
 
-def starting_point(train: TrainConfig, *, latency_runs: int) -> dict[str, float]:
+def starting_point(train: TrainConfig, *, latency_runs: int, latency_runtime: str = "eager",
+                   latency_threads: int | None = None) -> dict[str, float]:  # fmt: skip
     """mAP50 (and mAP50-95 with the coco metric) on the validation split and the costs of
-    the model ``train`` starts from, at ``train.img_size``."""
+    the model ``train`` starts from, at ``train.img_size``; its latency measured the way the
+    trials measure theirs (runtime, threads), or it would be no yardstick for them."""
     spec = load_spec(train.data)
     names = list(spec.names)
     model = build_model(train, spec.anchors, names)
@@ -33,7 +35,9 @@ def starting_point(train: TrainConfig, *, latency_runs: int) -> dict[str, float]
     point = {m.MAP50: float(result.map50)}
     if result.map50_95 is not None:
         point[m.MAP50_95] = float(result.map50_95)
-    return {**point, **model_costs(model.cpu(), train.img_size, latency_runs=latency_runs)}
+    return {**point, **model_costs(model.cpu(), train.img_size, latency_runs=latency_runs,
+                                   latency_runtime=latency_runtime,
+                                   latency_threads=latency_threads)}  # fmt: skip
 
 
 def reference_of(point: dict[str, float], objectives: list[tuple[str, str]]) -> dict[str, float]:
