@@ -70,6 +70,11 @@ class Cfg:
     def replace_blocks(self, blocks: list[Block] | tuple[Block, ...]) -> Cfg:
         return dataclasses.replace(self, blocks=tuple(blocks))
 
+    def prediction_convs(self) -> tuple[int, ...]:
+        """Blocks whose conv writes a ``[yolo]`` head's channels, in order."""
+        found = {c for b in self.blocks if isinstance(b, YoloBlock) for c in b.prediction_convs()}
+        return tuple(sorted(found))
+
 
 # --------------------------------------------------------------------------- the [net] spec
 

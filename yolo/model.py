@@ -63,12 +63,17 @@ class Darknet(nn.Module):
 
     def prediction_conv_indices(self) -> tuple[int, ...]:
         """Blocks whose conv writes the 3·(N+5) head channels (kept dense by default)."""
-        found = (cast(YoloBlock, self.cfg.blocks[i]).prediction_convs() for i in self.head_indices)
-        return tuple(sorted({conv for convs in found for conv in convs}))
+        return self.cfg.prediction_convs()
 
     def shared_blocks(self) -> dict[int, int]:
         """Blocks that use another block's weights (darknet's ``share_index``) -> that block."""
         return {i: s.shares for i, s in enumerate(self.shapes) if s.shares is not None}
+
+    def weight_ties(self) -> dict[int, int]:
+        """Every block in a ``share_index`` tie, sharer or owner, -> the other side (an
+        owner of several sharers -> one of them): what must keep its channels whole."""
+        shared = self.shared_blocks()
+        return {**{owner: sharer for sharer, owner in shared.items()}, **shared}
 
     def own_state_dict(self) -> dict[str, torch.Tensor]:
         """The state dict without the entries of blocks that share another block's weights:

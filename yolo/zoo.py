@@ -111,7 +111,7 @@ def with_width(cfg: Cfg, width: float) -> Cfg:
     """
     if width == 1.0:
         return cfg
-    prediction = {c for b in cfg.blocks if isinstance(b, YoloBlock) for c in b.prediction_convs()}
+    prediction = set(cfg.prediction_convs())
     blocks: list[Block] = [
         block.widen(width, prediction=i in prediction) for i, block in enumerate(cfg.blocks)
     ]

@@ -68,9 +68,7 @@ def layer_groups(
     graph = channel_graph(model)
     ignored = {i % len(blocks) for i in ignored_layers}
     kept = set(model.prediction_conv_indices()) | ignored
-    # share_index: the owner's and every sharer's filters and inputs are one tensor
-    tied = {i: j for i, j in model.shared_blocks().items()}
-    tied |= {j: i for i, j in list(tied.items())}
+    tied = model.weight_ties()  # share_index: filters and inputs are one tensor on both sides
     why: dict[Channel, str] = {}  # root -> the first rule it breaks
     members: dict[Channel, list[Channel]] = {}
     for i, block in enumerate(blocks):

@@ -52,10 +52,9 @@ def _constant(module: ConvBNAct, channel: int) -> float:
 
 def dead_channels(model: Darknet) -> dict[Channel, float]:
     """Conv channels whose filter is all zero, with their constant value."""
-    shared = model.shared_blocks()
     # prediction convs keep their outputs; a conv sharing weights (share_index) keeps them
     # too, since removing a channel from one copy would untie the other
-    kept = set(model.prediction_conv_indices()) | set(shared) | set(shared.values())
+    kept = set(model.prediction_conv_indices()) | set(model.weight_ties())
     dead: dict[Channel, float] = {}
     for i, block in enumerate(model.cfg.blocks):
         if not isinstance(block, ConvBlock) or i in kept:
@@ -77,8 +76,7 @@ def removable_channels(model: Darknet, graph: ChannelGraph | None = None) -> dic
     for channel in list(dead) + list(graph.group):
         members.setdefault(find_root(graph.group, channel), []).append(channel)
     ok = {root: all(c in dead for c in cs) for root, cs in members.items()}
-    shared = model.shared_blocks()
-    tied = set(shared) | set(shared.values())
+    tied = model.weight_ties()
     read = set()
     for consumer, position, terms in graph.readers:
         root = find_root(graph.group, next(iter(terms)))

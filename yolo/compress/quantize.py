@@ -4,9 +4,9 @@ QDQ format, per-channel INT8 weights, 8-bit activations whose ranges a calibrato
 MinMax, Entropy or Percentile) takes from N images of the data spec, letterboxed exactly as
 validation does. Activations are signed (``int8``, S8S8) or unsigned (``uint8``, U8S8):
 which runs faster is the CPU's matter. On a CPU with VNNI (AVX-512 VNNI, AVX-VNNI) ORT's
-U8S8 kernels are the native ones (measured here: 1.56x over the pruned fp32 model, S8S8
-1.40x); on AVX2 without VNNI S8S8 was the faster (U8S8 there is slower still), so ``int8``
-is the default and ``uint8`` the choice for VNNI machines.
+U8S8 kernels are the native ones (bench/real_speed.py on AVX-512 VNNI: 1.55x over the
+pruned fp32 model, S8S8 1.35x); on AVX2 without VNNI S8S8 was the faster (U8S8 there is
+slower still), so ``int8`` is the default and ``uint8`` the choice for VNNI machines.
 
 Operator placement is where INT8 YOLO models usually fail (0 mAP): the box decoding after
 the prediction convs concatenates pixel coordinates with probabilities, and
