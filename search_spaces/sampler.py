@@ -101,6 +101,83 @@ class RebuildableSampler(BaseSampler):
 
 
 OPTUNA_STARTUP_TRIALS = 10  # TPESampler's and GPSampler's own default
+GP_TRIALS = 250  # finished trials after which ``gp`` hands over to TPE (as Optuna's AutoSampler)
+
+
+def grouped_tpe(*, seed: int, startup_trials: int) -> optuna.samplers.TPESampler:
+    """Multivariate, grouped TPE with the constant liar (see :func:`sampler_recipe`)."""
+    return optuna.samplers.TPESampler(
+        seed=seed,
+        multivariate=True,
+        group=True,
+        constant_liar=True,
+        n_startup_trials=startup_trials,
+    )
+
+
+class GaussianProcessThenTPE(BaseSampler):
+    """Optuna's ``GPSampler`` until the study has ``gp_trials`` finished trials, then
+    :func:`grouped_tpe` over the whole history.
+
+    Why: a GP's fit grows with the cube of the trials it is fitted on: Optuna 5.1's
+    ``GPSampler`` takes about 0.2 s a decision at 50 trials and 1.7 s at 500 on a 2-core CPU,
+    so a long study would spend its driver deciding (the issue's budget: 50 ms at 500
+    trials). Optuna's own ``AutoSampler`` (OptunaHub) hands a multi-objective GP over after
+    250 trials for that reason; so does this. TPE reads every trial in the study, the GP's
+    included, so nothing learnt is lost at the hand-over. Which of the two decides a trial
+    is fixed in :meth:`before_trial` (Optuna calls it first), so one trial never mixes them.
+    """
+
+    def __init__(self, *, seed: int, startup_trials: int, gp_trials: int = GP_TRIALS) -> None:
+        self.gp = optuna.samplers.GPSampler(seed=seed, warn_independent_sampling=False,
+                                            n_startup_trials=startup_trials)  # fmt: skip
+        self.tpe = grouped_tpe(seed=seed, startup_trials=startup_trials)
+        self.gp_trials = gp_trials
+        self.handed_over_at: int | None = None  # number of the first trial TPE decided
+        self.current: BaseSampler = self.gp
+
+    def __str__(self) -> str:
+        return f"GPSampler then TPESampler after {self.gp_trials} trials"
+
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        if self.handed_over_at is None:
+            finished = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            if len(finished) >= self.gp_trials:
+                self.handed_over_at = trial.number
+        self.current = self.gp if self.handed_over_at is None else self.tpe
+        self.current.before_trial(study, trial)
+
+    def infer_relative_search_space(
+        self, study: Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        return self.current.infer_relative_search_space(study, trial)
+
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        return self.current.sample_relative(study, trial, search_space)
+
+    def sample_independent(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        return self.current.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        self.current.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.gp.reseed_rng()
+        self.tpe.reseed_rng()
 
 
 def sampler_recipe(
@@ -117,7 +194,8 @@ def sampler_recipe(
     drawn, is split into the groups of parameters that occur together, each modelled
     jointly, instead of falling back to independent draws for every conditional one), with
     the constant liar (running trials count as poor, so parallel trials spread out); ``gp``
-    is Optuna's Gaussian-process sampler (multi-objective via its log-EHVI acquisition);
+    is Optuna's Gaussian-process sampler (multi-objective via its log-EHVI acquisition) for
+    the first ``GP_TRIALS`` finished trials, TPE after (:class:`GaussianProcessThenTPE`);
     ``nsga2`` optionally with its generation size. ``startup_trials``: how many random draws
     tpe and gp make before their model (Optuna's default, 10, is most of a short study's
     trials)."""
@@ -129,11 +207,9 @@ def sampler_recipe(
                                      population_size=population_size)  # fmt: skip
         return functools.partial(samplers.NSGAIISampler, seed=seed)
     if name == "tpe":
-        return functools.partial(samplers.TPESampler, seed=seed, multivariate=True, group=True,
-                                 constant_liar=True, n_startup_trials=startup)  # fmt: skip
+        return functools.partial(grouped_tpe, seed=seed, startup_trials=startup)
     if name == "gp":
-        return functools.partial(samplers.GPSampler, seed=seed, warn_independent_sampling=False,
-                                 n_startup_trials=startup)  # fmt: skip
+        return functools.partial(GaussianProcessThenTPE, seed=seed, startup_trials=startup)
     if name == "random":
         return functools.partial(samplers.RandomSampler, seed=seed)
     raise ValueError(f"unknown sampler {name!r}; valid samplers: {', '.join(SAMPLERS)}")
