@@ -327,7 +327,9 @@ class StudyTracker:
                     stopped: Mapping[str, Any] | None = None) -> None:  # fmt: skip
         """Close the trial's run: FAILED with its error, else FINISHED; a trial the
         scheduler stopped early is FINISHED (what it measured counts) and tagged
-        ``trial_status=stopped`` with the reason (moasha, budget) and the rung."""
+        ``trial_status=stopped`` with the reason (moasha, budget) and the rung; one stopped
+        before its method's first delivering report has no model figures and logs no model
+        (tag ``delivered``)."""
         run = self.trials.get(trial_id)
         if run is None:
             return
@@ -335,15 +337,19 @@ class StudyTracker:
             self.client.set_tag(run, "error", error[:5000])
         status = "failed" if error else ("stopped" if stopped else "completed")
         self.client.set_tag(run, "trial_status", status)
+        nothing_delivered = stopped is not None and stopped.get("deliverable") is False
         if stopped and not error:
             self.client.set_tag(run, "stopped_reason", str(stopped.get("reason", "")))
             if stopped.get("rung") is not None:
                 self.client.set_tag(run, "stopped_at_rung", str(stopped["rung"]))
+            if nothing_delivered:  # its model figures never reached the run: off the front
+                self.client.set_tag(run, "delivered", "nothing: stopped before the method's "
+                                    "first delivering report")  # fmt: skip
         if checkpoint is not None and checkpoint.is_dir():
             for name in (PER_CLASS_AP, ARCHITECTURE_FILE):
                 if (checkpoint / name).is_file():
                     self.client.log_artifact(run, str(checkpoint / name))
-            if not error and self.keep != "none":
+            if not error and not nothing_delivered and self.keep != "none":
                 self._log_model(run, trial_id, checkpoint)
         self.client.set_terminated(run, "FAILED" if error else "FINISHED")
 

@@ -4,8 +4,9 @@
     front: 3 trials, best map50 0.392 at macs 1.3e+07   (one line)
 
 printed when a trial ends and at most every ``every_s`` seconds while reports come in. The
-front is drawn over every trial's latest report (moocore's non-dominated filter), as the
-study's own front will be. ``yct tune -v`` shows Ray's table instead.
+front is drawn over every trial's latest deliverable report (moocore's non-dominated filter;
+:func:`trainables.scheduling.is_deliverable`), as the study's own front will be. ``yct tune -v``
+shows Ray's table instead.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from ray import tune
 
-from trainables.scheduling import FIDELITY, Ledger
+from trainables.scheduling import FIDELITY, Ledger, is_deliverable
 
 
 class ProgressLine(tune.Callback):
@@ -77,7 +78,7 @@ class ProgressLine(tune.Callback):
             value = result.get(metric)
             number = isinstance(value, (int, float)) and not isinstance(value, bool)
             values.append(float(value) if number else math.nan)  # type: ignore[arg-type]
-        if result.get(FIDELITY):
+        if result.get(FIDELITY) and is_deliverable(result):  # a CS search epoch: no model
             self.latest[trial_id] = values
         self._print()
 

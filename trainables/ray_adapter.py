@@ -279,7 +279,7 @@ def tuner_parts(trainable: Any, search: Search, *, name: str, storage: str,
             reuse_actors=True),  # a trial's worker process stays for the next: no re-import
         tune.RunConfig(
             name=name, storage_path=root, verbose=1 if verbose else 0,
-            callbacks=[ForwardTrialEvents(events, ledger), ledger,
+            callbacks=[ForwardTrialEvents(events, ledger, search.metrics), ledger,
                        *([] if verbose else [ProgressLine(name, ledger, search.metrics,
                                                           search.modes)])],
             failure_config=tune.FailureConfig(max_failures=search.max_failures)),

@@ -54,7 +54,8 @@ FIDELITY = "training_iteration"  # one report of the trial: its method's fidelit
 # bench/tune_overhead.py); none of it goes to MLflow, where a trial is compared by its model
 BOOKKEEPING = frozenset(AUTO_RESULT_KEYS) | {
     "done", "trial_id", "experiment_tag", "should_checkpoint", "restored", m.PLANNED_REPORTS,
-    m.FIRST_TELLING_REPORT, m.TRAINED_EPOCHS,  # the step MLflow logs the figures at
+    m.FIRST_TELLING_REPORT, m.FIRST_DELIVERING_REPORT,
+    m.TRAINED_EPOCHS,  # the step MLflow logs the figures at
     m.COST_TIME_S, m.REPORT_TIME_S, m.EPOCH_TIME_S, m.EVAL_TIME_S, m.TRAIN_IMAGES_PER_S,
     "eval_images_per_s",
     # the YOLO loss's parts: diagnostics of training, kept in Tune's results; MLflow shows
@@ -109,6 +110,19 @@ class Ledger(tune.Callback):
         self.gave_up = state.get("gave_up")
 
 
+# the figures of a report that describe its model (accuracy and costs), as opposed to how
+# training went (loss, lr, epoch, round): only a deliverable report's reach MLflow
+MODEL_FIGURES = (frozenset(m.HIGHER_IS_BETTER) - {m.LOSS}) | {
+    m.MACS_416, m.MAP50_BEST, m.MAP50_BEST_STEP}  # fmt: skip
+
+
+def is_deliverable(result: dict[str, Any]) -> bool:
+    """Whether a result's model figures are of a model the trial could deliver: from its
+    method's first delivering report on. Before it (a CS trial's search epochs) they measure
+    the soft-gated model, which no file holds: a trial stopped there has nothing to show."""
+    return int(result.get(FIDELITY, 0)) >= int(result.get(m.FIRST_DELIVERING_REPORT) or 1)
+
+
 def _objective(result: dict[str, Any], metric: str) -> float:
     """The objective's value in a result; absent or not a number is NaN (ranks last)."""
     value = result.get(metric)
@@ -143,7 +157,8 @@ class StudyScheduler(FIFOScheduler):
                                             "recorded": decision.recorded}  # fmt: skip
                 return str(TrialScheduler.STOP)
         if ledger.exhausted() and not finishing:
-            ledger.stopped[trial_id] = {"reason": "budget", "rung": None, "at": fidelity}
+            ledger.stopped[trial_id] = {"reason": "budget", "rung": None, "at": fidelity,
+                                        "deliverable": is_deliverable(result)}  # fmt: skip
             return str(TrialScheduler.STOP)
         return str(TrialScheduler.CONTINUE)
 
@@ -167,6 +182,18 @@ class BudgetedLimiter(ConcurrencyLimiter):
             return Searcher.FINISHED  # type: ignore[return-value]
         return super().suggest(trial_id)
 
+    def on_trial_complete(
+        self, trial_id: str, result: dict | None = None, error: bool = False
+    ) -> None:
+        """A trial stopped before its first delivering report measured no model it could
+        deliver: Optuna is told it failed (not COMPLETE with a soft-gated model's figures,
+        which would teach the sampler a point no trial can reach)."""
+        stopped = self.ledger.stopped.get(str(trial_id))
+        if stopped is not None and stopped.get("deliverable") is False:
+            # Ray's OptunaSearch tells COMPLETE whenever it gets a result, error or not
+            result, error = None, True
+        super().on_trial_complete(trial_id, result, error)
+
     def get_state(self) -> dict:
         state = super().get_state()
         state.pop("ledger", None)  # the shared ledger is the callback's to save
@@ -187,9 +214,10 @@ class ForwardTrialEvents(tune.Callback):
     again (as the pickling check before the study does), rebinds the live class's methods
     to the loaded copies, so they saw a copy of the ledger, not the scheduler's."""
 
-    def __init__(self, events: TrialEvents, ledger: Ledger) -> None:
+    def __init__(self, events: TrialEvents, ledger: Ledger, objectives: Sequence[str] = ()) -> None:
         self.events = events
         self.ledger = ledger
+        self.model_figures = MODEL_FIGURES | set(objectives)
 
     def on_trial_start(self, iteration: int, trials: Any, trial: Any, **info: Any) -> None:
         self.events.trial_started(trial.trial_id, trial.config)
@@ -199,6 +227,8 @@ class ForwardTrialEvents(tune.Callback):
     ) -> None:
         self.events.trial_started(trial.trial_id, trial.config)  # a resumed trial
         figures = {k: v for k, v in result.items() if k not in BOOKKEEPING}
+        if not is_deliverable(result):  # training figures only: no model yet
+            figures = {k: v for k, v in figures.items() if k not in self.model_figures}
         step = result.get(m.TRAINED_EPOCHS, result.get(FIDELITY, 0))  # the method's fidelity
         self.events.trial_result(trial.trial_id, figures, int(step))
 

@@ -46,11 +46,13 @@ class Tally:
         if m.EPOCH_TIME_S in metrics:
             self.trained_epochs += 1
 
-    def figures(self, result: dict[str, float]) -> dict[str, float]:
+    def figures(self, result: dict[str, float], *, deliverable: bool = True) -> dict[str, float]:
         """The step and best-so-far figures of a report whose final figures are ``result``
-        (its mAP50 is the delivered model's, an INT8 delivery's included)."""
+        (its mAP50 is the delivered model's, an INT8 delivery's included). A report before
+        the method's first delivering one (``deliverable`` false: a CS search epoch,
+        measured on the soft-gated model) is no candidate for the best."""
         value = result.get(m.MAP50)
-        if value is not None and math.isfinite(value):
+        if deliverable and value is not None and math.isfinite(value):
             if self.map50_best is None or value > self.map50_best:
                 self.map50_best, self.map50_best_step = float(value), self.trained_epochs
         figures = {m.TRAINED_EPOCHS: float(self.trained_epochs)}

@@ -98,6 +98,10 @@ class StudyTrainable:
         self.context[m.FIRST_TELLING_REPORT] = float(
             method.first_telling_report(self.trial.train, self.trial.config)
         )
+        # and the first whose figures are of a model it could deliver (CS: its ticket)
+        self.context[m.FIRST_DELIVERING_REPORT] = float(
+            method.first_delivering_report(self.trial.train, self.trial.config)
+        )
         try:
             self.execute(self.trial)
         finally:  # every report's files reached storage as checkpoints
@@ -155,7 +159,8 @@ class StudyTrainable:
             m.COST_TIME_S: time.perf_counter() - started,
             m.REPORT_TIME_S: self.last_report_s,
         }
-        result.update(self.tally.figures(result))
+        deliverable = self.tally.reports >= self.context[m.FIRST_DELIVERING_REPORT]
+        result.update(self.tally.figures(result, deliverable=deliverable))
         self.tally.save(self.work)
         if not ray_adapter.in_session():
             return

@@ -42,3 +42,15 @@ def test_a_checkpoint_of_the_earlier_layout_counts_on(tmp_path) -> None:
     (tmp_path / REPORTS_FILE).write_text("7")
     assert Tally.load(tmp_path) == Tally(reports=7)
     assert Tally.load(tmp_path / "nothing") == Tally()
+
+
+def test_search_reports_before_the_first_delivering_one_are_never_the_best() -> None:
+    """CS's search epochs measure the soft-gated model: a high mAP there is no model the
+    trial can deliver, so the best starts with its ticket."""
+    tally = Tally()
+    for map50 in (0.9, 0.8):  # the soft-gated search
+        tally.count(_epoch(map50))
+        assert m.MAP50_BEST not in tally.figures(_epoch(map50), deliverable=False)
+    tally.count(_epoch(0.1))  # the ticket's first retraining epoch
+    figures = tally.figures(_epoch(0.1), deliverable=True)
+    assert figures[m.MAP50_BEST] == 0.1 and figures[m.MAP50_BEST_STEP] == 3

@@ -215,5 +215,6 @@ METHODS = (
         # the ticket's first report: the search's reports are of the soft-gated model, whose
         # mAP and sparsity say little of the rewound ticket the trial delivers
         first_telling_report=lambda train, cs: train.epochs + 1,
+        first_delivering_report=lambda train, cs: train.epochs + 1,
     ),
 )

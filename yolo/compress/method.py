@@ -39,6 +39,10 @@ class Method:
     cannot tell one pruning schedule from another; CS's search reports are of the
     soft-gated model, not of its ticket): where early stopping's rungs start counting, so
     trials of different methods are compared after as many telling reports.
+    ``first_delivering_report(train, config)`` the first report measured on a model the
+    trial could deliver if it stopped there (CS's search reports measure the soft-gated
+    model, which no file holds; LTH's round 0 measures the dense model it saves): a trial
+    stopped before it shows no model figures and has nothing on the front.
     """
 
     name: str
@@ -52,6 +56,7 @@ class Method:
     reports: Callable[[TrainConfig, Any], int]
     check: Callable[[TrainConfig, Any], None] | None = None  # rules across settings
     first_telling_report: Callable[[TrainConfig, Any], int] = lambda train, config: 1
+    first_delivering_report: Callable[[TrainConfig, Any], int] = lambda train, config: 1
 
     @property
     def settings(self) -> tuple[Setting, ...]:

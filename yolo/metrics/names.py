@@ -29,6 +29,7 @@ MAP50_BEST = "map50_best"  # a trial's best map50 so far (map50 itself is the la
 MAP50_BEST_STEP = "map50_best_step"  # the trained epochs at which map50_best came
 PLANNED_REPORTS = "planned_reports"  # how many reports a full run of the trial makes
 FIRST_TELLING_REPORT = "first_telling_report"  # where the trial's rungs start counting
+FIRST_DELIVERING_REPORT = "first_delivering_report"  # the first measured on a deliverable
 
 # name -> does a higher value mean better (for objectives and Pareto fronts)
 HIGHER_IS_BETTER: dict[str, bool] = {

@@ -212,6 +212,12 @@ def test_lth_without_dense_round_prunes_the_start_and_rewinds_to_it(demo_spec, t
     assert method.reports(train, lth) == 4 and method.first_telling_report(train, lth) == 1
     dense = LTHConfig(rate=0.5, rounds=2, rewind_epoch=0)
     assert method.reports(train, dense) == 6 and method.first_telling_report(train, dense) == 3
+    # the dense round measures the dense model it saves: a deliverable, though no telling one
+    assert method.first_delivering_report(train, dense) == 1
+    cs = get_method("cs")  # its search measures the soft-gated model: its ticket delivers
+    cs_config = CSConfig(rounds=1, rewind_epoch=0)
+    assert cs.first_delivering_report(train, cs_config) == train.epochs + 1
+    assert cs.first_delivering_report(train, cs_config) == cs.first_telling_report(train, cs_config)
 
 
 def test_lth_without_dense_round_needs_a_trained_start_and_rewind_epoch_0(
