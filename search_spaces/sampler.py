@@ -32,7 +32,50 @@ if TYPE_CHECKING:
     from optuna.trial import FrozenTrial, TrialState
 
 
-class RebuildableSampler(BaseSampler):
+class DelegatingSampler(BaseSampler):
+    """Every call of Optuna's sampler interface passed on to :attr:`delegate` (which sampler
+    that is, each subclass says)."""
+
+    @property
+    def delegate(self) -> BaseSampler:
+        raise NotImplementedError
+
+    def infer_relative_search_space(
+        self, study: Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        return self.delegate.infer_relative_search_space(study, trial)
+
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        return self.delegate.sample_relative(study, trial, search_space)
+
+    def sample_independent(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        return self.delegate.sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        self.delegate.before_trial(study, trial)
+
+    def after_trial(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        self.delegate.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.delegate.reseed_rng()
+
+
+class RebuildableSampler(DelegatingSampler):
     """An Optuna sampler (every call delegated) that survives pickling; see the module doc.
 
     Args:
@@ -65,39 +108,9 @@ class RebuildableSampler(BaseSampler):
     def __str__(self) -> str:
         return str(self.sampler)
 
-    def infer_relative_search_space(
-        self, study: Study, trial: FrozenTrial
-    ) -> dict[str, BaseDistribution]:
-        return self.sampler.infer_relative_search_space(study, trial)
-
-    def sample_relative(
-        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
-    ) -> dict[str, Any]:
-        return self.sampler.sample_relative(study, trial, search_space)
-
-    def sample_independent(
-        self,
-        study: Study,
-        trial: FrozenTrial,
-        param_name: str,
-        param_distribution: BaseDistribution,
-    ) -> Any:
-        return self.sampler.sample_independent(study, trial, param_name, param_distribution)
-
-    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
-        self.sampler.before_trial(study, trial)
-
-    def after_trial(
-        self,
-        study: Study,
-        trial: FrozenTrial,
-        state: TrialState,
-        values: Sequence[float] | None,
-    ) -> None:
-        self.sampler.after_trial(study, trial, state, values)
-
-    def reseed_rng(self) -> None:
-        self.sampler.reseed_rng()
+    @property
+    def delegate(self) -> BaseSampler:
+        return self.sampler
 
 
 OPTUNA_STARTUP_TRIALS = 10  # TPESampler's and GPSampler's own default
@@ -115,7 +128,7 @@ def grouped_tpe(*, seed: int, startup_trials: int) -> optuna.samplers.TPESampler
     )
 
 
-class GaussianProcessThenTPE(BaseSampler):
+class GaussianProcessThenTPE(DelegatingSampler):
     """Optuna's ``GPSampler`` until the study has ``gp_trials`` finished trials, then
     :func:`grouped_tpe` over the whole history.
 
@@ -147,33 +160,9 @@ class GaussianProcessThenTPE(BaseSampler):
         self.current = self.gp if self.handed_over_at is None else self.tpe
         self.current.before_trial(study, trial)
 
-    def infer_relative_search_space(
-        self, study: Study, trial: FrozenTrial
-    ) -> dict[str, BaseDistribution]:
-        return self.current.infer_relative_search_space(study, trial)
-
-    def sample_relative(
-        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
-    ) -> dict[str, Any]:
-        return self.current.sample_relative(study, trial, search_space)
-
-    def sample_independent(
-        self,
-        study: Study,
-        trial: FrozenTrial,
-        param_name: str,
-        param_distribution: BaseDistribution,
-    ) -> Any:
-        return self.current.sample_independent(study, trial, param_name, param_distribution)
-
-    def after_trial(
-        self,
-        study: Study,
-        trial: FrozenTrial,
-        state: TrialState,
-        values: Sequence[float] | None,
-    ) -> None:
-        self.current.after_trial(study, trial, state, values)
+    @property
+    def delegate(self) -> BaseSampler:
+        return self.current
 
     def reseed_rng(self) -> None:
         self.gp.reseed_rng()
