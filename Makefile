@@ -116,9 +116,13 @@ bench: $(STAMP) $(DEMO_DENSE)
 bench-nas: $(STAMP) runs/nas/mobile/best.pt
 	$(BIN)/python bench/nas.py --candidates 10 --epochs 3 --seeds 0 1 2 --budget 36
 
+# the replay's table of real trials (~25 min), the replay at 480 reports (~1 h), and at 240
+# reports with real confirming studies (~45 min)
 bench-search: $(STAMP) $(DEMO_DENSE)
-	$(BIN)/python bench/record_trials.py --trials 64
-	$(BIN)/python bench/search_efficiency.py --seeds 10 --budget 240 --startup-trials 4 --confirm
+	$(BIN)/python bench/record_trials.py --trials 160
+	$(BIN)/python bench/search_efficiency.py --seeds 30 --budget 480 --startup-trials 4
+	$(BIN)/python bench/search_efficiency.py --seeds 10 --budget 240 --startup-trials 4 \
+		--confirm --out bench/results/search_efficiency_b240.json
 
 clean:
 	rm -rf $(VENV) .venv-lock .venv-latest build *.egg-info .pytest_cache

@@ -13,8 +13,10 @@ trial's reports are a whole trajectory (LTH's pruned rounds, CS's ticket), and a
 two trajectories is no model anyone trained.
 
 Compute is counted in reports (trial-epochs), as the study's budget is. After each report,
-the front is drawn over every trial's latest report (stopped trials count with what they
-measured) and its hypervolume taken against the fixed yardstick: mAP50 0 and the MACs of
+the front is drawn over every trial's latest deliverable report (stopped trials count with
+what they measured; a report before the method's first delivering one — a CS search epoch,
+measured on the soft-gated model, not on any model the trial could deliver — is no point,
+as in a real study) and its hypervolume taken against the fixed yardstick: mAP50 0 and the MACs of
 the demo's dense start. Per combination and budget fraction: median and interquartile
 range over seeds; ``budget_fraction_to_reach_random_final`` is the median over seeds of
 the first fraction at which a study reaches random+fifo's median final hypervolume (null if
@@ -48,7 +50,6 @@ from analysis.pareto import hypervolume
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = ROOT / "bench" / "tables" / "demo_trials.json"
 RESULTS = ROOT / "bench" / "results" / "search_efficiency.json"
-PLOT = ROOT / "bench" / "results" / "search_efficiency.png"
 SAMPLERS = ("random", "tpe", "nsga2", "gp")
 SCHEDULERS = ("fifo", "moasha")
 FRACTIONS = tuple(round(0.05 * k, 2) for k in range(1, 21))
@@ -66,11 +67,12 @@ def _scaled(value: Any, domain: dict[str, Any]) -> float:
     return 0.0 if high == low else (float(value) - low) / (high - low)
 
 
-def nearest(table: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
-    """The recorded trial nearest to ``config`` (see the module doc)."""
+def nearest_index(table: dict[str, Any], config: dict[str, Any]) -> int:
+    """The index in the table of the recorded trial nearest to ``config`` (see the module
+    doc)."""
     params = table["params"]
     best, best_distance = None, math.inf
-    for trial in table["trials"]:
+    for index, trial in enumerate(table["trials"]):
         recorded = trial["config"]
         if recorded.get("method") != config.get("method"):
             continue
@@ -83,7 +85,7 @@ def nearest(table: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
             else:
                 distance += (_scaled(recorded[key], domain) - _scaled(config[key], domain)) ** 2
         if distance < best_distance:
-            best, best_distance = trial, distance
+            best, best_distance = index, distance
     if best is None:
         raise ValueError(f"no recorded trial of method {config.get('method')!r}")
     return best
@@ -110,12 +112,15 @@ class Replay:
         method = get_method(name)
         built = build_trial(method, values, out="<replay>", where="replay")
         telling = float(method.first_telling_report(built.train, built.config))
-        trial = nearest(self.table, config)
+        delivering = float(method.first_delivering_report(built.train, built.config))
+        index = nearest_index(self.table, config)
+        trial = self.table["trials"][index]
         planned = len(trial["reports"])
         for report in trial["reports"]:
             metrics = {k: v for k, v in report.items() if k != "training_iteration"}
-            tune.report({**metrics, "planned_reports": float(planned),
-                         "first_telling_report": telling, "clock": time.time()})  # fmt: skip
+            tune.report({**metrics, "planned_reports": float(planned), "recorded": index,
+                         "first_telling_report": telling, "first_delivering_report": delivering,
+                         "clock": time.time()})  # fmt: skip
 
 
 class NoEvents:
@@ -186,26 +191,31 @@ def run_replay(table: dict[str, Any], sampler: str, scheduler: str, seed: int, b
     grid = tune.Tuner(parts.trainable, tune_config=parts.tune_config,
                       run_config=parts.run_config).fit()  # fmt: skip
     wall = time.perf_counter() - started
-    events = []  # (clock, step, trial, map50, macs) of every report, in the order made
+    events = []  # (clock, step, trial, map50, macs, deliverable) of each report, in order
+    recorded = set()  # the table's trials this study drew (several draws can share one)
     for result in grid:
         history = result.metrics_dataframe
         if history is None:
             continue
+        recorded.update(int(r) for r in history["recorded"])
         for row in history.itertuples():
+            deliverable = row.training_iteration >= row.first_delivering_report
             events.append((row.clock, row.training_iteration, result.path,
-                           float(row.map50), float(row.macs)))  # fmt: skip
+                           float(row.map50), float(row.macs), deliverable))  # fmt: skip
     events.sort(key=lambda e: (e[0], e[1]))
     latest: dict[str, tuple[float, float]] = {}
     curve = []  # (reports spent, hypervolume)
-    for spent, (_, _, trial, map50, macs) in enumerate(events, start=1):
-        latest[trial] = (map50, macs)
+    for spent, (_, _, trial, map50, macs, deliverable) in enumerate(events, start=1):
+        if deliverable:  # a CS trial's search reports are of its soft-gated model: no point
+            latest[trial] = (map50, macs)
         points = np.array(list(latest.values()))
-        curve.append((spent, hypervolume(points, reference, ["max", "min"])))
+        volume = hypervolume(points, reference, ["max", "min"]) if latest else 0.0
+        curve.append((spent, volume))
     shutil.rmtree(storage / name, ignore_errors=True)
     return {"sampler": sampler, "scheduler": scheduler, "seed": seed, "wall_s": round(wall, 1),
             "rungs": list(space.search.rungs()),
-            "trials": len(latest), "reports": len(events), "stopped": len(ledger.stopped),
-            "curve": curve}  # fmt: skip
+            "trials": len({e[2] for e in events}), "recorded_trials": len(recorded),
+            "reports": len(events), "stopped": len(ledger.stopped), "curve": curve}  # fmt: skip
 
 
 def at_fraction(curve: list[tuple[int, float]], budget: int, fraction: float) -> float:
@@ -231,10 +241,11 @@ def first_fraction(curve: list[tuple[int, float]], budget: int, target: float) -
 
 def decision_overhead(trials: int = 500) -> dict[str, float]:
     """Milliseconds of one MOASHA decision with ``trials`` recorded at the rung, and of one
-    suggestion of each sampler after ``trials`` completed two-objective trials."""
+    suggestion of each sampler after ``trials`` completed two-objective trials (``gp``'s past
+    its hand-over to TPE; its GP's own just before it, ``gp_before_hand_over``)."""
     import optuna
 
-    from search_spaces.sampler import build_sampler
+    from search_spaces.sampler import GP_TRIALS, build_sampler
     from trainables.moasha import Rungs
 
     rng = np.random.default_rng(0)
@@ -250,20 +261,26 @@ def decision_overhead(trials: int = 500) -> dict[str, float]:
         "x": optuna.distributions.FloatDistribution(0, 1),
         "y": optuna.distributions.FloatDistribution(1e-3, 1e-1, log=True),
     }
-    for name in SAMPLERS:
+    runs = 3
+    # gp hands over to TPE at GP_TRIALS finished trials: its own GP's cost is taken just
+    # before that (every one of the timed decisions still the GP's)
+    counts = [(name, name, trials) for name in SAMPLERS]
+    before = min(trials, GP_TRIALS) - runs - 1  # (--smoke: fewer)
+    counts.append(("gp_before_hand_over", "gp", before))
+    for label, name, count in counts:
         study = optuna.create_study(directions=["maximize", "minimize"],
                                     sampler=build_sampler(name, seed=0))  # fmt: skip
-        for _ in range(trials):
+        for _ in range(count):
             params = {"x": float(rng.random()), "y": float(10 ** rng.uniform(-3, -1))}
             study.add_trial(optuna.trial.create_trial(
                 params=params, distributions=distributions,
                 values=[params["x"] * rng.random(), params["y"]]))  # fmt: skip
         started = time.perf_counter()
-        runs = 3
         for _ in range(runs):
             trial = study.ask(distributions)
             study.tell(trial, [0.5, 0.01])
-        figures[f"{name}_suggest_ms"] = round((time.perf_counter() - started) / runs * 1e3, 1)
+        figures[f"{label}_suggest_ms"] = round((time.perf_counter() - started) / runs * 1e3, 1)
+    figures["gp_before_hand_over_trials"] = before
     return figures
 
 
@@ -294,12 +311,25 @@ def summarise(studies: list[dict[str, Any]], budget: int) -> dict[str, Any]:
             "hypervolume_q25_by_fraction": [float(v) for v in np.percentile(grid, 25, 0)],
             "hypervolume_q75_by_fraction": [float(v) for v in np.percentile(grid, 75, 0)],
             "trials_mean": float(np.mean([s["trials"] for s in members])),
+            "recorded_trials_mean": float(np.mean([s["recorded_trials"] for s in members])),
             "stopped_mean": float(np.mean([s["stopped"] for s in members])),
             "wall_s_mean": float(np.mean([s["wall_s"] for s in members])),
         }  # fmt: skip
-    base_iqr = summary.get("random+fifo", {}).get("final_hypervolume_iqr", [math.inf] * 2)
+    base = summary.get("random+fifo")
     for figures in summary.values():
-        figures["iqr_above_random_fifo"] = figures["final_hypervolume_iqr"][0] > base_iqr[1]
+        if base is None:
+            break
+        above = [low > high for low, high in zip(figures["hypervolume_q25_by_fraction"],
+                                                 base["hypervolume_q75_by_fraction"])]  # fmt: skip
+        figures["iqr_above_random_fifo"] = above[-1]
+        figures["iqr_above_random_fifo_by_fraction"] = above
+        # from which share of the budget on the lower quartile stays above random+fifo's
+        # upper quartile at every later point (null: not at the end)
+        trailing = next((k for k, a in enumerate(reversed(above)) if not a), len(above))
+        stays = len(above) - trailing
+        figures["budget_fraction_iqr_stays_above_random_fifo"] = (
+            FRACTIONS[stays] if stays < len(above) else None
+        )
     return summary
 
 
@@ -457,7 +487,7 @@ def main() -> None:
     summary = summarise(studies, args.budget)
     overhead = decision_overhead(args.overhead_trials) if args.overhead_trials else {}
     ray.shutdown()
-    plot_path = (SMOKE_DIR / "search_efficiency.png") if args.smoke else PLOT
+    plot_path = args.out.with_suffix(".png")  # beside its figures
     plot(summary, plot_path, args.budget)
     confirmed = None
     if args.confirm:

@@ -67,5 +67,8 @@ def test_bench_script_smoke(script: str, tmp_path) -> None:
     if script == "search_efficiency.py":
         combos = payload["summary"]
         assert {"random+fifo", "tpe+moasha"} <= set(combos)
-        assert all("budget_fraction_to_reach_random_final" in c for c in combos.values())
+        assert all({"budget_fraction_to_reach_random_final", "iqr_above_random_fifo_by_fraction",
+                    "budget_fraction_iqr_stays_above_random_fifo", "recorded_trials_mean"}
+                   <= set(c) for c in combos.values())  # fmt: skip
+        assert all(1 <= s["recorded_trials"] <= s["trials"] for s in payload["studies"])
     assert not (tmp_path / "bench").exists()  # nothing written over the real results
