@@ -122,7 +122,9 @@ def test_trainable_contract_under_real_ray(name, demo_spec, teacher, tmp_path, l
     if name == "kd":
         assert {"loss_kd_soft", "loss_kd_reg", "loss_kd_hint"} <= set(final)
     if name == "kd_gan":  # epoch 0 adversarial, epoch 1 the detection-only second stage
-        assert history["gan_stage"].tolist()[-2:] == [1.0, 2.0]
+        # (the first attempt's row only where Tune kept it, as above)
+        stages = history["gan_stage"].tolist()
+        assert stages[-1] == 2.0 and stages[:-1] in ([], [1.0]), stages
     if name == "lth":
         assert final[m.ROUND] == 1.0 and final[m.SPARSITY] == pytest.approx(0.5, abs=0.01)
 
