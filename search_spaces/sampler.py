@@ -133,12 +133,13 @@ class GaussianProcessThenTPE(DelegatingSampler):
     :func:`grouped_tpe` over the whole history.
 
     Why: a GP's fit grows with the cube of the trials it is fitted on: Optuna 5.1's
-    ``GPSampler`` takes about 0.2 s a decision at 50 trials and 1.7 s at 500 on a 2-core CPU,
-    so a long study would spend its driver deciding (the issue's budget: 50 ms at 500
-    trials). Optuna's own ``AutoSampler`` (OptunaHub) hands a multi-objective GP over after
-    250 trials for that reason; so does this. TPE reads every trial in the study, the GP's
-    included, so nothing learnt is lost at the hand-over. Which of the two decides a trial
-    is fixed in :meth:`before_trial` (Optuna calls it first), so one trial never mixes them.
+    ``GPSampler`` took 0.3 s a decision at 246 trials and 1.0 s at 500 on a 2-core CPU
+    (``bench/search_efficiency.py``), so a long study would spend its driver deciding (the
+    platform's budget: 50 ms at 500 trials). Optuna's own ``AutoSampler`` (OptunaHub)
+    hands a multi-objective GP over after 250 trials for that reason; so does this. TPE
+    reads every trial in the study, the GP's included, so nothing learnt is lost at the
+    hand-over. Which of the two decides a trial is fixed in :meth:`before_trial` (Optuna
+    calls it first), so one trial never mixes them.
     """
 
     def __init__(self, *, seed: int, startup_trials: int, gp_trials: int = GP_TRIALS) -> None:
