@@ -174,6 +174,7 @@ def run_replay(table: dict[str, Any], sampler: str, scheduler: str, seed: int, b
     from ray import tune
 
     from trainables import ray_adapter
+    from trainables.scheduling import delivers
     from trainables.study import StudyOptions, study_search
 
     space = replay_space(table, sampler, scheduler, seed, budget, rungs)
@@ -199,7 +200,7 @@ def run_replay(table: dict[str, Any], sampler: str, scheduler: str, seed: int, b
             continue
         recorded.update(int(r) for r in history["recorded"])
         for row in history.itertuples():
-            deliverable = row.training_iteration >= row.first_delivering_report
+            deliverable = delivers(row.training_iteration, row.first_delivering_report)
             events.append((row.clock, row.training_iteration, result.path,
                            float(row.map50), float(row.macs), deliverable))  # fmt: skip
     events.sort(key=lambda e: (e[0], e[1]))

@@ -148,7 +148,6 @@ class GaussianProcessThenTPE(DelegatingSampler):
         self.tpe = grouped_tpe(seed=seed, startup_trials=startup_trials)
         self.gp_trials = gp_trials
         self.handed_over_at: int | None = None  # number of the first trial TPE decided
-        self.current: BaseSampler = self.gp
 
     def __str__(self) -> str:
         return f"GPSampler then TPESampler after {self.gp_trials} trials"
@@ -158,12 +157,11 @@ class GaussianProcessThenTPE(DelegatingSampler):
             finished = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
             if len(finished) >= self.gp_trials:
                 self.handed_over_at = trial.number
-        self.current = self.gp if self.handed_over_at is None else self.tpe
-        self.current.before_trial(study, trial)
+        self.delegate.before_trial(study, trial)
 
     @property
     def delegate(self) -> BaseSampler:
-        return self.current
+        return self.gp if self.handed_over_at is None else self.tpe
 
     def reseed_rng(self) -> None:
         self.gp.reseed_rng()

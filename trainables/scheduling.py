@@ -116,11 +116,17 @@ MODEL_FIGURES = (frozenset(m.HIGHER_IS_BETTER) - {m.LOSS}) | {
     m.MACS_416, m.MAP50_BEST, m.MAP50_BEST_STEP}  # fmt: skip
 
 
+def delivers(report: float, first_delivering: float | None) -> bool:
+    """Whether the trial's ``report``-th report is measured on a model it could deliver:
+    from its method's first delivering report on. Before it (a CS trial's search epochs) the
+    figures are of the soft-gated model, which no file holds: a trial stopped there has
+    nothing to show."""
+    return int(report) >= int(first_delivering or 1)
+
+
 def is_deliverable(result: dict[str, Any]) -> bool:
-    """Whether a result's model figures are of a model the trial could deliver: from its
-    method's first delivering report on. Before it (a CS trial's search epochs) they measure
-    the soft-gated model, which no file holds: a trial stopped there has nothing to show."""
-    return int(result.get(FIDELITY, 0)) >= int(result.get(m.FIRST_DELIVERING_REPORT) or 1)
+    """:func:`delivers` for a Tune result."""
+    return delivers(result.get(FIDELITY, 0), result.get(m.FIRST_DELIVERING_REPORT))
 
 
 def _objective(result: dict[str, Any], metric: str) -> float:

@@ -27,6 +27,7 @@ from search_spaces.optuna_space import method_config
 from trainables import ray_adapter
 from trainables.mlflow_adapter import PER_CLASS_AP
 from trainables.records import ARCHITECTURE_FILE, MODEL_FILE
+from trainables.scheduling import delivers
 from trainables.tally import TALLY_FILE, Tally
 from yolo.callbacks import Callback
 from yolo.compress.delivery import INT8_FILE, ONNX_FILE, deliver
@@ -159,7 +160,7 @@ class StudyTrainable:
             m.COST_TIME_S: time.perf_counter() - started,
             m.REPORT_TIME_S: self.last_report_s,
         }
-        deliverable = self.tally.reports >= self.context[m.FIRST_DELIVERING_REPORT]
+        deliverable = delivers(self.tally.reports, self.context[m.FIRST_DELIVERING_REPORT])
         result.update(self.tally.figures(result, deliverable=deliverable))
         self.tally.save(self.work)
         if not ray_adapter.in_session():

@@ -49,11 +49,11 @@ def test_gp_hands_over_to_tpe_after_its_trials_and_keeps_deciding_one_trial_whol
     sampler = GaussianProcessThenTPE(seed=0, startup_trials=2, gp_trials=6)
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
     study.optimize(objective, n_trials=6)
-    assert sampler.handed_over_at is None and sampler.current is sampler.gp
+    assert sampler.handed_over_at is None and sampler.delegate is sampler.gp
     fitted = sampler.gp._gprs_cache_list
     assert fitted is not None  # the GP modelled trials 2..5
     study.optimize(objective, n_trials=4)
-    assert sampler.handed_over_at == 6 and sampler.current is sampler.tpe
+    assert sampler.handed_over_at == 6 and sampler.delegate is sampler.tpe
     assert sampler.gp._gprs_cache_list is fitted  # not fitted again after the hand-over
     assert str(sampler) == "GPSampler then TPESampler after 6 trials"
 
@@ -67,4 +67,4 @@ def test_a_restored_gp_study_stays_handed_over() -> None:
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
     study.optimize(lambda t: (t.suggest_float("x", 0, 1), t.suggest_float("y", 0, 1)), 6)
     restored = pickle.loads(pickle.dumps(sampler)).sampler
-    assert restored.handed_over_at == 4 and restored.current is restored.tpe
+    assert restored.handed_over_at == 4 and restored.delegate is restored.tpe
