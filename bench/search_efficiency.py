@@ -93,8 +93,10 @@ def nearest_index(table: dict[str, Any], config: dict[str, Any]) -> int:
 
 class Replay:
     """A Ray Tune function trainable reporting a recorded trial's reports, one per step,
-    with the plumbing the real trainable adds: the planned reports, and the first telling
-    report from the method's own definition (where MOASHA's rungs start counting)."""
+    with the plumbing the real trainable adds: the planned reports, the first telling and
+    delivering reports from the method's own definition (where MOASHA's rungs start
+    counting, where its figures are of a model), and the marks of the cheaper runs it ends
+    (an LTH round before the last: told to the sampler as that run's trial)."""
 
     def __init__(self, table: dict[str, Any]) -> None:
         self.table = table
@@ -104,8 +106,10 @@ class Replay:
         from ray import tune
 
         from search_spaces.optuna_space import method_config
+        from trainables.nested_runs import nested_run_marks
         from yolo.compress.registry import get_method
         from yolo.compress.trial import build_trial
+        from yolo.metrics.names import NESTED_RUN
 
         name, values = method_config(config, tuple(self.table["params"]["method"]["choices"]))
         values.pop("out", None)
@@ -116,8 +120,11 @@ class Replay:
         index = nearest_index(self.table, config)
         trial = self.table["trials"][index]
         planned = len(trial["reports"])
-        for report in trial["reports"]:
+        nested = nested_run_marks(built, config)
+        for number, report in enumerate(trial["reports"], start=1):
             metrics = {k: v for k, v in report.items() if k != "training_iteration"}
+            if number in nested:
+                metrics[NESTED_RUN] = nested[number]
             tune.report({**metrics, "planned_reports": float(planned), "recorded": index,
                          "first_telling_report": telling, "first_delivering_report": delivering,
                          "clock": time.time()})  # fmt: skip
@@ -183,6 +190,7 @@ def run_replay(table: dict[str, Any], sampler: str, scheduler: str, seed: int, b
     parts = ray_adapter.tuner_parts(tune.with_resources(Replay(table), {"cpu": 1}), search,
                                     name=name, storage=str(storage), events=NoEvents())  # fmt: skip
     ledger = parts.tune_config.search_alg.ledger  # Tune appends its own callbacks to the list
+    searcher = parts.tune_config.search_alg.searcher
     # hundreds of studies: no progress tables, no progress lines
     from trainables.progress import ProgressLine
 
@@ -216,7 +224,8 @@ def run_replay(table: dict[str, Any], sampler: str, scheduler: str, seed: int, b
     return {"sampler": sampler, "scheduler": scheduler, "seed": seed, "wall_s": round(wall, 1),
             "rungs": list(space.search.rungs()),
             "trials": len({e[2] for e in events}), "recorded_trials": len(recorded),
-            "reports": len(events), "stopped": len(ledger.stopped), "curve": curve}  # fmt: skip
+            "reports": len(events), "stopped": len(ledger.stopped),
+            "nested_runs_told": len(searcher.nested_told), "curve": curve}  # fmt: skip
 
 
 def at_fraction(curve: list[tuple[int, float]], budget: int, fraction: float) -> float:
@@ -314,6 +323,7 @@ def summarise(studies: list[dict[str, Any]], budget: int) -> dict[str, Any]:
             "trials_mean": float(np.mean([s["trials"] for s in members])),
             "recorded_trials_mean": float(np.mean([s["recorded_trials"] for s in members])),
             "stopped_mean": float(np.mean([s["stopped"] for s in members])),
+            "nested_runs_told_mean": float(np.mean([s["nested_runs_told"] for s in members])),
             "wall_s_mean": float(np.mean([s["wall_s"] for s in members])),
         }  # fmt: skip
     base = summary.get("random+fifo")

@@ -26,15 +26,15 @@ from typing import Any
 
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
-from ray.tune.search.optuna import OptunaSearch
 
 from trainables.scheduling import Ledger
+from trainables.study_searcher import StudyOptunaSearch
 
 MAX_REDRAWS = 200  # rejections in a row before the study stops launching trials
 
 
-class ConstrainedOptunaSearch(OptunaSearch):
-    """OptunaSearch whose suggestions pass ``reject(config) -> reason | None``."""
+class ConstrainedOptunaSearch(StudyOptunaSearch):
+    """The study's OptunaSearch whose suggestions pass ``reject(config) -> reason | None``."""
 
     def __init__(self, *args: Any, reject: Callable[[Mapping[str, Any]], str | None],
                  ledger: Ledger, **kwargs: Any) -> None:  # fmt: skip

@@ -247,11 +247,11 @@ def tuner_parts(trainable: Any, search: Search, *, name: str, storage: str,
     progress line per event (:mod:`trainables.progress`), or Ray's table if ``verbose``."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
-    from ray.tune.search.optuna import OptunaSearch
 
     from trainables.constrained_search import ConstrainedOptunaSearch
     from trainables.progress import ProgressLine
     from trainables.scheduling import BudgetedLimiter, ForwardTrialEvents, StudyScheduler
+    from trainables.study_searcher import StudyOptunaSearch
 
     single = len(search.metrics) == 1  # Ray's OptunaSearch wants scalars for one objective
     ledger = search.ledger()
@@ -262,7 +262,7 @@ def tuner_parts(trainable: Any, search: Search, *, name: str, storage: str,
         sampler=search.sampler,
     )
     if search.reject is None:
-        searcher: Any = OptunaSearch(**options)
+        searcher: Any = StudyOptunaSearch(**options)
     else:
         searcher = ConstrainedOptunaSearch(**options, reject=search.reject, ledger=ledger)
     scheduler: Any = StudyScheduler(ledger, search.metrics)

@@ -54,7 +54,7 @@ FIDELITY = "training_iteration"  # one report of the trial: its method's fidelit
 # bench/tune_overhead.py); none of it goes to MLflow, where a trial is compared by its model
 BOOKKEEPING = frozenset(AUTO_RESULT_KEYS) | {
     "done", "trial_id", "experiment_tag", "should_checkpoint", "restored", m.PLANNED_REPORTS,
-    m.FIRST_TELLING_REPORT, m.FIRST_DELIVERING_REPORT,
+    m.FIRST_TELLING_REPORT, m.FIRST_DELIVERING_REPORT, m.NESTED_RUN,
     m.TRAINED_EPOCHS,  # the step MLflow logs the figures at
     m.COST_TIME_S, m.REPORT_TIME_S, m.EPOCH_TIME_S, m.EVAL_TIME_S, m.TRAIN_IMAGES_PER_S,
     "eval_images_per_s",

@@ -26,6 +26,7 @@ from search_spaces.architecture import split_drawn, trial_cfg
 from search_spaces.optuna_space import method_config
 from trainables import ray_adapter
 from trainables.mlflow_adapter import PER_CLASS_AP
+from trainables.nested_runs import nested_run_marks
 from trainables.records import ARCHITECTURE_FILE, MODEL_FILE
 from trainables.scheduling import delivers
 from trainables.tally import TALLY_FILE, Tally
@@ -62,6 +63,8 @@ class StudyTrainable:
         self.restored = False
         self.started = time.perf_counter()
         self.context: dict[str, float] = {}  # added to every report
+        # report number -> the cheaper run it ends, as config keys (trainables.nested_runs)
+        self.nested: dict[int, dict[str, Any]] = {}
         self.last_report_s = 0.0
         self._cost_key: tuple | None = None
         self._costs: dict[str, float] = {}
@@ -82,6 +85,7 @@ class StudyTrainable:
             architecture = trial_cfg(resolve_cfg(values["model"]), None, drawn)
             values["model"] = str(self.work / ARCHITECTURE_FILE)
         self.trial = build_trial(method, values, out=str(self.work), where="trial config")
+        self.nested = nested_run_marks(self.trial, config)
         if scratch is not None:  # a trial starts from its checkpoint or from nothing
             shutil.rmtree(scratch, ignore_errors=True)
         self.work.mkdir(parents=True, exist_ok=True)
@@ -177,7 +181,10 @@ class StudyTrainable:
                         masks=trainer.delivered_masks(), metadata=about)  # fmt: skip
         snapshot = self.snapshot()
         try:
-            ray_adapter.report(result, snapshot)  # Tune persists the folder before returning
+            marks = {}  # the whole of a cheaper run here: for the sampler (trainables.nested_runs)
+            if self.tally.reports in self.nested:
+                marks[m.NESTED_RUN] = dict(self.nested[self.tally.reports])
+            ray_adapter.report({**result, **marks}, snapshot)  # Tune persists it before returning
         finally:
             shutil.rmtree(snapshot, ignore_errors=True)
             self.last_report_s = time.perf_counter() - started - result[m.COST_TIME_S]

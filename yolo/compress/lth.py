@@ -296,5 +296,10 @@ METHODS = (
         check=check_lth,
         # round 1's first epoch: the first report of a pruned model
         first_telling_report=lambda train, lth: train.epochs * int(lth.dense_round) + 1,
+        # round k's last epoch is where a `rounds: k` run ends (same masks, same rewind,
+        # same training: nothing in a round depends on the rounds after it)
+        nested_runs=lambda train, lth: {
+            train.epochs * (k + int(lth.dense_round)): {"rounds": k} for k in range(1, lth.rounds)
+        },
     ),
 )

@@ -43,6 +43,13 @@ class Method:
     trial could deliver if it stopped there (CS's search reports measure the soft-gated
     model, which no file holds; LTH's round 0 measures the dense model it saves): a trial
     stopped before it shows no model figures and has nothing on the front.
+    ``nested_runs(train, config)`` the reports at which a run has made, exactly, the whole
+    run of a cheaper setting of the same method: report number -> the method settings of
+    that run (LTH with ``rounds: 3``: round 1's last report is where a ``rounds: 1`` run
+    ends, on the same ticket ``round_01/last.pt``, since a round prunes and trains the same
+    way whatever rounds follow). A search is told them as trials of those settings: free
+    measurements for a model-based sampler. Only where the prefix is exact: structured
+    pruning's step targets and CS's round lengths depend on the total, so they have none.
     """
 
     name: str
@@ -57,6 +64,7 @@ class Method:
     check: Callable[[TrainConfig, Any], None] | None = None  # rules across settings
     first_telling_report: Callable[[TrainConfig, Any], int] = lambda train, config: 1
     first_delivering_report: Callable[[TrainConfig, Any], int] = lambda train, config: 1
+    nested_runs: Callable[[TrainConfig, Any], dict[int, dict[str, Any]]] = lambda train, config: {}
 
     @property
     def settings(self) -> tuple[Setting, ...]:

@@ -30,6 +30,7 @@ MAP50_BEST_STEP = "map50_best_step"  # the trained epochs at which map50_best ca
 PLANNED_REPORTS = "planned_reports"  # how many reports a full run of the trial makes
 FIRST_TELLING_REPORT = "first_telling_report"  # where the trial's rungs start counting
 FIRST_DELIVERING_REPORT = "first_delivering_report"  # the first measured on a deliverable
+NESTED_RUN = "nested_run"  # {config key: value} of the cheaper run a report ends (LTH round)
 
 # name -> does a higher value mean better (for objectives and Pareto fronts)
 HIGHER_IS_BETTER: dict[str, bool] = {
