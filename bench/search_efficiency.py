@@ -111,7 +111,8 @@ class Replay:
         from yolo.compress.trial import build_trial
         from yolo.metrics.names import NESTED_RUN
 
-        name, values = method_config(config, tuple(self.table["params"]["method"]["choices"]))
+        methods = tuple(self.table["params"]["method"]["choices"])
+        name, values = method_config(config, methods)
         values.pop("out", None)
         method = get_method(name)
         built = build_trial(method, values, out="<replay>", where="replay")
@@ -120,7 +121,11 @@ class Replay:
         index = nearest_index(self.table, config)
         trial = self.table["trials"][index]
         planned = len(trial["reports"])
-        nested = nested_run_marks(built, config)
+        # the cheaper runs the reports end are the recorded trial's (its rounds, where the
+        # nearest one has other rounds than the draw), told as settings of the draw
+        _, recorded = method_config(trial["config"], methods)
+        ran = build_trial(method, {**values, **recorded}, out="<replay>", where="replay")
+        nested = nested_run_marks(ran, config)
         for number, report in enumerate(trial["reports"], start=1):
             metrics = {k: v for k, v in report.items() if k != "training_iteration"}
             if number in nested:

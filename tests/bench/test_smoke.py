@@ -68,7 +68,9 @@ def test_bench_script_smoke(script: str, tmp_path) -> None:
         combos = payload["summary"]
         assert {"random+fifo", "tpe+moasha"} <= set(combos)
         assert all({"budget_fraction_to_reach_random_final", "iqr_above_random_fifo_by_fraction",
-                    "budget_fraction_iqr_stays_above_random_fifo", "recorded_trials_mean"}
-                   <= set(c) for c in combos.values())  # fmt: skip
+                    "budget_fraction_iqr_stays_above_random_fifo", "recorded_trials_mean",
+                    "nested_runs_told_mean"} <= set(c) for c in combos.values())  # fmt: skip
         assert all(1 <= s["recorded_trials"] <= s["trials"] for s in payload["studies"])
+        # the tiny table's LTH trials of several rounds tell their earlier rounds
+        assert sum(s["nested_runs_told"] for s in payload["studies"]) > 0
     assert not (tmp_path / "bench").exists()  # nothing written over the real results
