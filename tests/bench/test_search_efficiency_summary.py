@@ -28,7 +28,8 @@ def bench():
 
 def _study(sampler: str, seed: int, curve: list[tuple[int, float]]) -> dict:
     return {"sampler": sampler, "scheduler": "fifo", "seed": seed, "trials": 3,
-            "recorded_trials": 2, "stopped": 0, "wall_s": 1.0, "curve": curve}  # fmt: skip
+            "recorded_trials": 2, "stopped": 0, "nested_runs_told": seed, "wall_s": 1.0,
+            "curve": curve}  # fmt: skip
 
 
 def test_separation_is_read_from_the_point_it_stays(bench) -> None:
@@ -54,3 +55,4 @@ def test_separation_is_read_from_the_point_it_stays(bench) -> None:
     assert not any(random["iqr_above_random_fifo_by_fraction"])
     assert tpe["budget_fraction_to_reach_random_final"] == 0.45
     assert tpe["recorded_trials_mean"] == 2.0
+    assert tpe["nested_runs_told_mean"] == 1.5  # seeds 0..3 told 0..3
