@@ -115,16 +115,16 @@ class Replay:
         name, values = method_config(config, methods)
         values.pop("out", None)
         method = get_method(name)
-        built = build_trial(method, values, out="<replay>", where="replay")
-        telling = float(method.first_telling_report(built.train, built.config))
-        delivering = float(method.first_delivering_report(built.train, built.config))
         index = nearest_index(self.table, config)
         trial = self.table["trials"][index]
         planned = len(trial["reports"])
-        # the cheaper runs the reports end are the recorded trial's (its rounds, where the
-        # nearest one has other rounds than the draw), told as settings of the draw
+        # the reports are the recorded trial's, so what they tell, deliver and end comes from
+        # its settings (its rounds, where the nearest one has other rounds than the draw) on
+        # the study's fixed ones; the cheaper runs are told as settings of the draw
         _, recorded = method_config(trial["config"], methods)
         ran = build_trial(method, {**values, **recorded}, out="<replay>", where="replay")
+        telling = float(method.first_telling_report(ran.train, ran.config))
+        delivering = float(method.first_delivering_report(ran.train, ran.config))
         nested = nested_run_marks(ran, config)
         for number, report in enumerate(trial["reports"], start=1):
             metrics = {k: v for k, v in report.items() if k != "training_iteration"}

@@ -133,7 +133,7 @@ class GaussianProcessThenTPE(DelegatingSampler):
     :func:`grouped_tpe` over the whole history.
 
     Why: a GP's fit grows with the cube of the trials it is fitted on: Optuna 5.1's
-    ``GPSampler`` took 0.3 s a decision at 246 trials and 1.0 s at 500 on a 2-core CPU
+    ``GPSampler`` took 0.36 s a decision at 246 trials and 1.0 s at 500 on a 2-core CPU
     (``bench/search_efficiency.py``), so a long study would spend its driver deciding (the
     platform's budget: 50 ms at 500 trials). Optuna's own ``AutoSampler`` (OptunaHub)
     hands a multi-objective GP over after 250 trials for that reason; so does this. TPE
